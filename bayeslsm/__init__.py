@@ -27,4 +27,22 @@ if _os.environ.get("BAYESLSM_X64", "1") not in ("0", "false", "False"):
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+# Heavy layers (numpyro, xarray, arviz) load on first use, so `import bayeslsm.lsm` stays light.
+_LAZY = {
+    "Calibration": "bayeslsm.infer",
+    "Hierarchy": "bayeslsm.infer",
+    "twin_experiment": "bayeslsm.infer",
+    "weather_generator": "bayeslsm.data.synthetic",
+    "load": "bayeslsm.infer",
+    "save": "bayeslsm.infer",
+}
+
+__all__ = ["__version__", *sorted(_LAZY)]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'bayeslsm' has no attribute {name!r}")

@@ -1,0 +1,117 @@
+"""Post-sampling checks that turn NUTS's warning signs into advice.
+
+* divergences (Betancourt 2017, arXiv:1701.02434): the sampler met curvature it could not follow;
+* tree-depth saturation: trajectories hit ``max_tree_depth`` — typical of non-identifiable
+  (equifinal) parameter pairs such as light extinction vs leaf mass per area;
+* low E-BFMI (< 0.3; Betancourt 2016, arXiv:1604.00695): the momentum resampling explores energy
+  levels poorly, typical of funnels in hierarchies;
+* strongly correlated parameter pairs (|r| > threshold): equifinality.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["SamplingWarning", "SamplingReport", "check_sampling", "correlated_pairs", "ebfmi"]
+
+
+class SamplingWarning(UserWarning):
+    """NUTS diagnostics suggest the posterior draws may be unreliable."""
+
+
+@dataclass
+class SamplingReport:
+    divergences: int = 0
+    n_draws: int = 0
+    tree_depth_saturation: float = 0.0
+    min_ebfmi: float = float("nan")
+    correlated: list = field(default_factory=list)
+    messages: list = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {
+            "divergences": self.divergences,
+            "n_draws": self.n_draws,
+            "tree_depth_saturation": self.tree_depth_saturation,
+            "min_ebfmi": self.min_ebfmi,
+            "correlated_pairs": [{"a": a, "b": b, "r": r} for a, b, r in self.correlated],
+            "messages": list(self.messages),
+        }
+
+
+def ebfmi(energy: np.ndarray) -> np.ndarray:
+    """Energy Bayesian fraction of missing information per chain; ``energy`` is (chain, draw)."""
+    e = np.asarray(energy, dtype=float)
+    num = np.sum(np.diff(e, axis=1) ** 2, axis=1) / e.shape[1]
+    den = np.var(e, axis=1)
+    return num / den
+
+
+def correlated_pairs(posterior, threshold: float = 0.8, variables=None) -> list[tuple[str, str, float]]:
+    """Pairs of scalar posterior variables (site-varying ones per site) with |Pearson r| > threshold."""
+    cols, names = [], []
+    for name, da in posterior.data_vars.items():
+        if variables is not None and name not in variables:
+            continue
+        v = np.asarray(da.values, dtype=float)
+        flat = v.reshape(v.shape[0] * v.shape[1], -1)
+        extra = [d for d in da.dims if d not in ("chain", "draw")]
+        labels = [name] if flat.shape[1] == 1 else [
+            f"{name}[{i}]" for i in (da[extra[0]].values if len(extra) == 1 else range(flat.shape[1]))]
+        for j in range(flat.shape[1]):
+            if np.std(flat[:, j]) > 0:
+                cols.append(flat[:, j])
+                names.append(labels[j])
+    if len(cols) < 2:
+        return []
+    r = np.corrcoef(np.vstack(cols))
+    out = []
+    for i in range(len(names)):
+        for j in range(i + 1, len(names)):
+            if abs(r[i, j]) > threshold:
+                out.append((names[i], names[j], float(r[i, j])))
+    return sorted(out, key=lambda x: -abs(x[2]))
+
+
+def check_sampling(idata, max_tree_depth: int = 10, corr_threshold: float = 0.8, warn: bool = True,
+                   stacklevel: int = 2) -> SamplingReport:
+    """Inspect ``idata.sample_stats`` and the posterior; warn with advice; return a report."""
+    rep = SamplingReport()
+    if "posterior" in idata.groups():
+        rep.correlated = correlated_pairs(idata.posterior, corr_threshold)
+    if "sample_stats" not in idata.groups():
+        return rep
+    ss = idata.sample_stats
+    rep.n_draws = int(ss.sizes["chain"] * ss.sizes["draw"])
+    rep.divergences = int(ss["diverging"].values.sum())
+    rep.tree_depth_saturation = float(np.mean(ss["tree_depth"].values >= max_tree_depth))
+    rep.min_ebfmi = float(np.min(ebfmi(ss["energy"].values)))
+    if rep.divergences:
+        rep.messages.append(
+            f"{rep.divergences} of {rep.n_draws} transitions diverged. Raise target_accept (e.g. 0.95), "
+            "use the non-centred hierarchy (default), tighten weakly identified priors, or fix parameters "
+            "the data cannot inform."
+        )
+    if rep.tree_depth_saturation > 0.01:
+        rep.messages.append(
+            f"{100 * rep.tree_depth_saturation:.1f}% of transitions hit the maximum tree depth "
+            f"({max_tree_depth}). This usually means strongly correlated or non-identifiable parameters: "
+            "use dense_mass=True, fix or reparametrise one parameter of each correlated pair"
+            + (f" (most correlated: {rep.correlated[0][0]} ~ {rep.correlated[0][1]}, r={rep.correlated[0][2]:+.2f})"
+               if rep.correlated else "") + "."
+        )
+    if np.isfinite(rep.min_ebfmi) and rep.min_ebfmi < 0.3:
+        rep.messages.append(
+            f"low E-BFMI ({rep.min_ebfmi:.2f} < 0.3): the sampler explores energy levels poorly, typical of "
+            "funnel geometry; keep hierarchies non-centred and consider tighter hyper-priors."
+        )
+    if warn:  # the three sampler problems warn; correlations are reported, not warned about
+        for m in rep.messages:
+            warnings.warn(m, SamplingWarning, stacklevel=stacklevel)
+    if rep.correlated:
+        pairs = ", ".join(f"{a} ~ {b} (r={r:+.2f})" for a, b, r in rep.correlated[:5])
+        rep.messages.append(f"strongly correlated parameter pairs (equifinality): {pairs}.")
+    return rep

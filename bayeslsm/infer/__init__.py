@@ -1,0 +1,25 @@
+"""Inference layer: NumPyro model builder, NUTS / SVI / Laplace -> ArviZ InferenceData."""
+
+from bayeslsm.infer.calibration import Calibration, ConfigurationError, StreamData, get_model
+from bayeslsm.infer.forcing import ForcingError, as_site_dataset, model_forcing
+from bayeslsm.infer.parameters import Hierarchy, ZPrior, sample_parameters, z_prior
+from bayeslsm.infer.results import build_inference_data, load, save
+from bayeslsm.infer.twin import twin_experiment
+
+__all__ = [
+    "Calibration",
+    "ConfigurationError",
+    "ForcingError",
+    "Hierarchy",
+    "StreamData",
+    "ZPrior",
+    "as_site_dataset",
+    "build_inference_data",
+    "get_model",
+    "load",
+    "model_forcing",
+    "sample_parameters",
+    "save",
+    "twin_experiment",
+    "z_prior",
+]

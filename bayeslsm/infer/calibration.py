@@ -1,0 +1,505 @@
+"""The one entry point of the inference layer: :class:`Calibration`.
+
+``Calibration`` takes a process model, forcing and observations (xarray), observation streams (with
+their operators, bias and error models), the free parameters and the PFT hierarchy, and builds a
+NumPyro model::
+
+    parameters (catalogue priors, hierarchy)  ->  spin-up  ->  simulate (vmap over sites)
+        ->  per stream: operator -> bias -> error model, masked where observations are missing
+        ->  optional EDC log-potentials
+
+Its methods sample it and all return an ArviZ ``InferenceData`` of the same layout
+(:mod:`bayeslsm.infer.results`): :meth:`Calibration.nuts`, :meth:`Calibration.laplace`,
+:meth:`Calibration.svi`, and :meth:`Calibration.prior_predictive`.
+"""
+
+from __future__ import annotations
+
+import time as _time
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Mapping, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+import xarray as xr
+
+from bayeslsm.infer.forcing import as_site_dataset, model_forcing
+from bayeslsm.infer.parameters import Hierarchy, sample_parameters, z_prior
+from bayeslsm.lsm.core import simulate
+from bayeslsm.lsm.spinup import SPINUP_METHODS, spinup
+from bayeslsm.obs.config import StreamConfig
+from bayeslsm.obs.errors import ar1_lags
+from bayeslsm.obs.likelihood import observe, pointwise_log_likelihood
+from bayeslsm.obs.operators import apply_operator, build_operator
+from bayeslsm.priors.catalogue import load_catalogue
+
+__all__ = ["Calibration", "ConfigurationError", "get_model", "StreamData"]
+
+
+class ConfigurationError(ValueError):
+    """A calibration set-up that cannot work (unknown stream, parameter, PFT, bad data)."""
+
+
+def get_model(model) -> Any:
+    """Return a process-model instance from an instance or a registered name."""
+    from bayeslsm import lsm
+
+    if not isinstance(model, str):
+        return model
+    models = getattr(lsm, "MODELS", {})
+    if model not in models:
+        raise ConfigurationError(f"unknown model {model!r}; expected one of {sorted(models)}")
+    return models[model]()
+
+
+@dataclass(frozen=True)
+class StreamData:
+    """Concrete, build-time arrays for one observation stream (all numpy)."""
+
+    config: StreamConfig
+    index: Any  # OperatorIndex
+    support_time: np.ndarray  # (n,) datetime64[D]
+    obs: np.ndarray | None  # (site, n), NaN where missing
+    unc: np.ndarray | None  # (site, n)
+    doy: np.ndarray  # (n,)
+    lag: np.ndarray | None  # (site, n) int, AR(1) lags
+
+    @property
+    def mask(self) -> np.ndarray | None:
+        return None if self.obs is None else np.isfinite(self.obs)
+
+
+def _support_grid(support: str, time: np.ndarray) -> np.ndarray:
+    """Regular grid of period starts covering complete periods of ``time`` (twins, prior predictive)."""
+    t = np.asarray(time, dtype="datetime64[D]")
+    s = support.strip()
+    if s in ("daily", "instant"):
+        return t
+    if s.upper().endswith("D"):
+        n = int(s[:-1])
+        starts = t[:: n]
+        return starts[starts + np.timedelta64(n - 1, "D") <= t[-1]]
+    if s == "monthly":
+        m = np.unique(t.astype("datetime64[M]"))
+        starts = m.astype("datetime64[D]")
+        ends = (m + 1).astype("datetime64[D]") - np.timedelta64(1, "D")
+        return starts[(starts >= t[0]) & (ends <= t[-1])]
+    if s == "annual":
+        y = np.unique(t.astype("datetime64[Y]"))
+        starts = y.astype("datetime64[D]")
+        ends = (y + 1).astype("datetime64[D]") - np.timedelta64(1, "D")
+        return starts[(starts >= t[0]) & (ends <= t[-1])]
+    raise ConfigurationError(f"unknown support {support!r}")
+
+
+class Calibration:
+    """A Bayesian calibration problem: model + forcing + observations + streams + free parameters.
+
+    Parameters
+    ----------
+    model
+        Process model instance or name (``"vsem"``, ``"dalec2"``, ``"dalec2_water"``).
+    forcing
+        ``xarray.Dataset`` with dims ``time`` (daily, consecutive) and optionally ``site``; variables
+        named as the model's forcing fields (units of :mod:`bayeslsm.data.variables`); coordinates
+        ``lat`` (needed by DALEC2) and ``pft`` per site.
+    observations
+        ``xarray.Dataset`` on (a subset of) the forcing days, one variable per stream (NaN = gap).
+        For n-day, monthly and annual streams the value sits on the first day of its period. Optional
+        per-observation uncertainty variables are named in the stream configuration. ``None`` for
+        prior predictive runs and twin experiments.
+    streams
+        :class:`bayeslsm.obs.StreamConfig` objects or dicts (``StreamConfig.from_dict``).
+    free
+        Names of the parameters to estimate (process parameters and, optionally, initial pools such
+        as ``cw_init``: spin-up option (c)).
+    fixed
+        Values for non-free parameters that differ from the catalogue defaults.
+    hierarchy
+        :class:`Hierarchy` or dict; parameters in it vary by site with PFT partial pooling.
+    spinup
+        One of :data:`bayeslsm.lsm.spinup.SPINUP_METHODS`; ``n_cycles`` for the cycling methods.
+    edc
+        ``True`` for all of DALEC's ecological and dynamic constraints, or a sequence of their names
+        (:mod:`bayeslsm.priors.edc`); ``None``/``False`` for none.
+    """
+
+    def __init__(
+        self,
+        model,
+        forcing: xr.Dataset,
+        observations: xr.Dataset | None = None,
+        streams: Sequence[StreamConfig | Mapping] = (),
+        free: Sequence[str] = (),
+        fixed: Mapping[str, float] | None = None,
+        hierarchy: Hierarchy | Mapping | None = None,
+        spinup: str = "none",
+        n_cycles: int = 5,
+        edc: bool | Sequence[str] | None = None,
+        catalogue=None,
+    ):
+        self.model = get_model(model)
+        self.catalogue = catalogue if catalogue is not None else load_catalogue(self.model.name)
+        self.forcing_ds = as_site_dataset(forcing)
+        self.forcing = model_forcing(self.model, self.forcing_ds)
+        self.time = np.asarray(self.forcing_ds["time"].values, dtype="datetime64[D]")
+        self.sites = tuple(str(s) for s in self.forcing_ds["site"].values)
+        self.n_site = len(self.sites)
+        if spinup not in SPINUP_METHODS:
+            raise ConfigurationError(f"`spinup` must be one of {SPINUP_METHODS}; got {spinup!r}")
+        self.spinup_method = spinup
+        self.n_cycles = int(n_cycles)
+
+        # --- parameters ------------------------------------------------------------------------
+        specs = self.catalogue.parameters
+        self.free = tuple(free)
+        for name in self.free:
+            if name not in specs:
+                raise ConfigurationError(
+                    f"unknown free parameter {name!r} for model {self.model.name!r}; "
+                    f"expected one of {sorted(specs)}"
+                )
+        if len(set(self.free)) != len(self.free):
+            raise ConfigurationError(f"`free` lists a parameter twice: {list(self.free)}")
+        self.fixed = dict(fixed or {})
+        for name, value in self.fixed.items():
+            if name not in specs:
+                raise ConfigurationError(f"unknown fixed parameter {name!r}; expected one of {sorted(specs)}")
+            if name in self.free:
+                raise ConfigurationError(f"parameter {name!r} is both free and fixed")
+            if not np.isfinite(value):
+                raise ConfigurationError(f"fixed parameter {name!r} must be finite; got {value!r}")
+        if isinstance(hierarchy, Mapping):
+            hierarchy = Hierarchy(**hierarchy)
+        self.hierarchy = hierarchy or Hierarchy()
+        for name in self.hierarchy.params:
+            if name not in self.free:
+                raise ConfigurationError(f"hierarchy parameter {name!r} is not in `free` {list(self.free)}")
+
+        # --- sites and PFTs --------------------------------------------------------------------
+        if "pft" in self.forcing_ds.coords:
+            site_pft = [str(p) for p in np.atleast_1d(self.forcing_ds["pft"].values)]
+        else:
+            site_pft = ["__global__"] * self.n_site
+        known = set(self.catalogue.pfts) | {"__global__"}
+        for s, p in zip(self.sites, site_pft):
+            if p not in known:
+                raise ConfigurationError(
+                    f"site {s!r} has PFT {p!r}, which the {self.model.name!r} catalogue has no priors for; "
+                    f"expected one of {sorted(self.catalogue.pfts)}"
+                )
+        self.pfts = tuple(sorted(set(site_pft)))
+        self.site_pft = tuple(site_pft)
+        self.site_pft_index = np.array([self.pfts.index(p) for p in site_pft], dtype=int)
+        self.zpriors = {
+            key: {n: z_prior(specs[n], self.catalogue.prior_for(n, None if key == "__global__" else key))
+                  for n in self.free}
+            for key in set(self.pfts) | {"__global__"}
+        }
+
+        # --- fixed values for everything else ------------------------------------------------
+        self._defaults = {}
+        for name, spec in specs.items():
+            self._defaults[name] = float(self.fixed.get(name, spec.default))
+
+        # --- streams ---------------------------------------------------------------------------
+        self.observations = None if observations is None else as_site_dataset(observations, "observations")
+        self.streams = tuple(self._stream_data(s) for s in streams)
+        names = [s.config.name for s in self.streams]
+        if len(set(names)) != len(names):
+            raise ConfigurationError(f"stream names must be unique; got {names}")
+
+        # --- EDCs ---------------------------------------------------------------------------------
+        self.edc = None
+        if edc:
+            from bayeslsm.priors.edc import EDCSet
+
+            self.edc = EDCSet.from_spec(edc, self.model.name)
+
+        self._forward_jit = jax.jit(self._forward_impl)
+
+    # ------------------------------------------------------------------------------------------
+    def _stream_data(self, cfg) -> StreamData:
+        if isinstance(cfg, Mapping):
+            cfg = StreamConfig.from_dict(dict(cfg))
+        if cfg.variable not in self.model.Outputs._fields:
+            raise ConfigurationError(
+                f"stream {cfg.name!r} needs model output {cfg.variable!r}, which model {self.model.name!r} "
+                f"does not produce; outputs are {list(self.model.Outputs._fields)}"
+            )
+        obs = unc = None
+        if self.observations is not None:
+            ds = self.observations
+            if cfg.name not in ds.data_vars:
+                raise ConfigurationError(
+                    f"stream {cfg.name!r} has no observations: expected a variable {cfg.name!r} in "
+                    f"`observations`, found {sorted(ds.data_vars)}"
+                )
+            da = ds[cfg.name].transpose("site", "time")
+            if list(map(str, ds["site"].values)) != list(self.sites):
+                raise ConfigurationError(
+                    f"observation sites {list(map(str, ds['site'].values))} differ from forcing sites {list(self.sites)}"
+                )
+            otime = np.asarray(da["time"].values, dtype="datetime64[D]")
+            vals = np.asarray(da.values, dtype=float)
+            has = np.isfinite(vals).any(axis=0)
+            if not has.any():
+                raise ConfigurationError(f"stream {cfg.name!r}: every observation is missing (all NaN)")
+            t_obs = otime[has]
+            if t_obs.min() < self.time[0] or t_obs.max() > self.time[-1]:
+                raise ConfigurationError(
+                    f"stream {cfg.name!r} has observations from {t_obs.min()} to {t_obs.max()}, outside the "
+                    f"forcing period {self.time[0]} .. {self.time[-1]}"
+                )
+            support_time = self.time if cfg.support == "daily" else t_obs
+            pos = {t: i for i, t in enumerate(otime)}
+            obs = np.full((self.n_site, support_time.size), np.nan)
+            sel = np.array([pos[t] for t in support_time if t in pos])
+            where = np.array([t in pos for t in support_time])
+            obs[:, where] = vals[:, sel]
+            if cfg.uncertainty:
+                if cfg.uncertainty not in ds.data_vars:
+                    raise ConfigurationError(
+                        f"stream {cfg.name!r}: uncertainty variable {cfg.uncertainty!r} not in observations"
+                    )
+                uvals = np.asarray(ds[cfg.uncertainty].transpose("site", "time").values, dtype=float)
+                unc = np.full_like(obs, np.nan)
+                unc[:, where] = uvals[:, sel]
+                bad = np.isfinite(obs) & ~(np.isfinite(unc) & (unc > 0))
+                # an observation without a usable uncertainty is dropped from this stream, and said so
+                if bad.any():
+                    import warnings
+
+                    warnings.warn(
+                        f"stream {cfg.name!r}: {int(bad.sum())} observations have no positive uncertainty in "
+                        f"{cfg.uncertainty!r} and are masked",
+                        UserWarning,
+                        stacklevel=3,
+                    )
+                    obs = np.where(bad, np.nan, obs)
+                unc = np.where(np.isfinite(unc) & (unc > 0), unc, 1.0)
+        else:
+            support_time = _support_grid(cfg.support, self.time)
+        try:
+            index = build_operator(cfg.support, cfg.how, self.time, support_time, name=cfg.name)
+        except TypeError:
+            index = build_operator(cfg.support, cfg.how, self.time, support_time)
+        doy = (support_time - support_time.astype("datetime64[Y]")).astype(int) + 1
+        lag = None
+        if cfg.error.kind == "ar1":
+            mask = np.isfinite(obs) if obs is not None else np.ones((self.n_site, support_time.size), bool)
+            lag = np.asarray(ar1_lags(mask))
+        return StreamData(cfg, index, support_time, obs, unc, doy.astype(float), lag)
+
+    # ------------------------------------------------------------------------------------------
+    def _param_values(self, sampled: Mapping[str, jnp.ndarray]):
+        """Model Params and initial State with leaves of shape (site,)."""
+        S = self.n_site
+        vals = {}
+        for name in self._defaults:
+            v = sampled[name] if name in sampled else self._defaults[name]
+            vals[name] = jnp.broadcast_to(jnp.asarray(v, dtype=float), (S,))
+        params = self.model.Params(**{f: vals[f] for f in self.model.Params._fields})
+        init_vals = {k: v for k, v in vals.items() if k not in self.model.Params._fields}
+        init = jax.vmap(lambda d: self.model.initial_state(d))(init_vals)
+        return params, init
+
+    def _forward_impl(self, params, init, forcing):
+        model, method, n = self.model, self.spinup_method, self.n_cycles
+
+        def one(p, f, i):
+            i = spinup(model, p, f, i, method=method, n_cycles=n)
+            return simulate(model, p, f, i)
+
+        return jax.vmap(one)(params, forcing, init)
+
+    def simulate(self, values: Mapping[str, Any] | None = None):
+        """Run the model at every site with parameter ``values`` (others fixed); leaves (site, time)."""
+        params, init = self._param_values(values or {})
+        return self._forward_jit(params, init, self.forcing)
+
+    # ------------------------------------------------------------------------------------------
+    def numpyro_model(self, obs: Mapping[str, Any] | None = None, record: bool = False,
+                      ll_obs: Mapping[str, Any] | None = None):
+        """The NumPyro model. ``obs``: stream name -> (filled obs, mask, unc); ``None`` samples them.
+
+        With ``record=True`` (predictive passes only, never under NUTS) daily trajectories, the
+        noise-free biased prediction and, against ``ll_obs``, pointwise log-likelihoods are recorded
+        as deterministic sites.
+        """
+        sampled = sample_parameters(
+            self.free, self.catalogue.parameters, self.zpriors, self.site_pft_index, self.pfts, self.hierarchy
+        )
+        params, init = self._param_values(sampled)
+        outputs = self._forward_impl(params, init, self.forcing)
+        if self.edc is not None:
+            numpyro.factor("edc", self.edc.log_potential(params, init, outputs))
+        for sd in self.streams:
+            cfg = sd.config
+            daily = getattr(outputs, cfg.variable)
+            pred = apply_operator(sd.index, daily)
+            bias_params = cfg.bias.sample(cfg.name)
+            err_params = cfg.error.sample(cfg.name)
+            if obs is not None and cfg.name in obs:
+                y, mask, unc = obs[cfg.name]
+            else:
+                y, mask, unc = None, None, None
+            observe(cfg.name, pred, y, mask, cfg.bias, cfg.error, bias_params, err_params, sd.doy,
+                    unc=unc, lag=sd.lag)
+            if record:
+                numpyro.deterministic(f"{cfg.variable}_daily", daily)
+                biased = cfg.bias.apply(pred, bias_params, sd.doy)
+                numpyro.deterministic(f"_{cfg.name}_model", biased)
+                if ll_obs is not None and cfg.name in ll_obs:
+                    ly, lmask, lunc = ll_obs[cfg.name]
+                    ll = pointwise_log_likelihood(pred, ly, lmask, cfg.bias, cfg.error, bias_params, err_params,
+                                                  sd.doy, unc=lunc, lag=sd.lag)
+                    numpyro.deterministic(f"_{cfg.name}_loglik", ll)
+
+    def observed_arrays(self) -> dict[str, tuple]:
+        """Stream name -> (obs with gaps filled by 0, mask, uncertainty or None) as JAX arrays."""
+        out = {}
+        for sd in self.streams:
+            if sd.obs is None:
+                continue
+            mask = np.isfinite(sd.obs)
+            y = np.where(mask, sd.obs, 0.0)
+            out[sd.config.name] = (jnp.asarray(y), jnp.asarray(mask),
+                                   None if sd.unc is None else jnp.asarray(sd.unc))
+        return out
+
+    # ------------------------------------------------------------------------------------------
+    def nuts(self, chains: int = 4, warmup: int = 500, draws: int = 500, *, dense_mass: bool = False,
+             target_accept: float = 0.8, max_tree_depth: int = 10, seed: int = 0, progress: bool = True,
+             chain_method: str | None = None, predictive_batch: int = 200, prior_draws: int = 200,
+             init_values: Mapping[str, float] | None = None):
+        """Sample the posterior with NUTS and return a complete ``InferenceData``.
+
+        Parameters
+        ----------
+        chains, warmup, draws
+            Number of chains, warm-up and kept iterations per chain.
+        dense_mass
+            Adapt a dense mass matrix (helps with strongly correlated, e.g. equifinal, parameters).
+        target_accept
+            Target acceptance probability of the step-size adaptation.
+        max_tree_depth
+            NUTS maximum tree depth; saturation is reported after sampling.
+        seed
+            Seed of every random choice (same seed -> identical draws).
+        chain_method
+            ``"parallel"`` when there are at least ``chains`` XLA devices (bayeslsm exposes the CPU
+            cores as devices), else ``"sequential"``.
+        predictive_batch
+            Draws per batch for the posterior predictive pass.
+        prior_draws
+            Number of prior / prior predictive draws stored (0 to skip).
+        init_values
+            Optional starting values (constrained) for free parameters, e.g. a MAP estimate.
+        """
+        from numpyro.infer import MCMC, NUTS, init_to_median, init_to_value
+
+        from bayeslsm.infer.results import build_inference_data
+
+        if chain_method is None:
+            chain_method = "parallel" if jax.local_device_count() >= chains else "sequential"
+        init_strategy = init_to_median(num_samples=15)
+        if init_values:
+            init_strategy = init_to_value(values=self._z_values(init_values))
+        kernel = NUTS(self.numpyro_model, dense_mass=dense_mass, target_accept_prob=target_accept,
+                      max_tree_depth=max_tree_depth, init_strategy=init_strategy)
+        mcmc = MCMC(kernel, num_warmup=warmup, num_samples=draws, num_chains=chains,
+                    chain_method=chain_method, progress_bar=progress)
+        key = jax.random.PRNGKey(seed)
+        k_run, k_pred, k_prior = jax.random.split(key, 3)
+        t0 = _time.perf_counter()
+        mcmc.run(k_run, obs=self.observed_arrays(), extra_fields=("diverging", "num_steps", "energy",
+                                                                   "accept_prob", "adapt_state.step_size",
+                                                                   "potential_energy"))
+        wall = _time.perf_counter() - t0
+        samples = mcmc.get_samples(group_by_chain=True)
+        extra = mcmc.get_extra_fields(group_by_chain=True)
+        settings = dict(method="nuts", chains=chains, warmup=warmup, draws=draws, dense_mass=dense_mass,
+                        target_accept=target_accept, max_tree_depth=max_tree_depth, seed=seed,
+                        chain_method=chain_method, sampling_wall_seconds=wall)
+        idata = build_inference_data(self, samples, extra, settings, k_pred, k_prior,
+                                     batch=predictive_batch, prior_draws=prior_draws)
+        from bayeslsm.diagnostics.checks import check_sampling
+
+        check_sampling(idata, max_tree_depth=max_tree_depth, stacklevel=3)
+        return idata
+
+    def _z_values(self, values: Mapping[str, float]) -> dict:
+        specs = self.catalogue.parameters
+        out = {}
+        for name, v in values.items():
+            if name not in self.free:
+                raise ConfigurationError(f"init value for {name!r}, which is not a free parameter")
+            z = specs[name].to_unconstrained(jnp.asarray(v, dtype=float))
+            if name in self.hierarchy.params and self.n_site > 1 and self.hierarchy.mode != "pooled":
+                continue  # hierarchical latents start at their median
+            out[f"_z_{name}"] = z
+        return out
+
+    def laplace(self, draws: int = 1000, *, steps: int = 3000, learning_rate: float = 0.01, seed: int = 0,
+                predictive_batch: int = 200, prior_draws: int = 200, progress: bool = False):
+        """MAP by SVI on a Laplace guide, then ``draws`` samples of the Laplace approximation."""
+        from numpyro.infer.autoguide import AutoLaplaceApproximation
+
+        return self._svi(AutoLaplaceApproximation, "laplace", draws, steps, learning_rate, seed,
+                         predictive_batch, prior_draws, progress)
+
+    def svi(self, draws: int = 1000, *, steps: int = 3000, learning_rate: float = 0.01, seed: int = 0,
+            predictive_batch: int = 200, prior_draws: int = 200, progress: bool = False):
+        """Variational inference with a multivariate-normal guide (``AutoMultivariateNormal``)."""
+        from numpyro.infer.autoguide import AutoMultivariateNormal
+
+        return self._svi(AutoMultivariateNormal, "svi", draws, steps, learning_rate, seed,
+                         predictive_batch, prior_draws, progress)
+
+    def _svi(self, guide_cls, method, draws, steps, lr, seed, batch, prior_draws, progress):
+        from numpyro.infer import SVI, Trace_ELBO, init_to_median
+        from numpyro.optim import Adam
+
+        from bayeslsm.infer.results import build_inference_data
+
+        guide = guide_cls(self.numpyro_model, init_loc_fn=init_to_median(num_samples=15))
+        svi = SVI(self.numpyro_model, guide, Adam(lr), Trace_ELBO())
+        key = jax.random.PRNGKey(seed)
+        k_fit, k_draw, k_pred, k_prior = jax.random.split(key, 4)
+        obs = self.observed_arrays()
+        t0 = _time.perf_counter()
+        res = svi.run(k_fit, steps, obs=obs, progress_bar=progress)
+        wall = _time.perf_counter() - t0
+        post = guide.sample_posterior(k_draw, res.params, sample_shape=(draws,), obs=obs)
+        # recompute deterministic sites (constrained parameters) for the guide's draws
+        from numpyro.infer import Predictive
+
+        pred = Predictive(self.numpyro_model, posterior_samples=post, return_sites=self._posterior_sites(),
+                          batch_ndims=1)
+        full = pred(k_draw, obs=obs)
+        samples = {k: np.asarray(v)[None] for k, v in {**post, **full}.items()}
+        settings = dict(method=method, draws=draws, steps=steps, learning_rate=lr, seed=seed,
+                        final_loss=float(res.losses[-1]), sampling_wall_seconds=wall)
+        return build_inference_data(self, samples, None, settings, k_pred, k_prior, batch=batch,
+                                    prior_draws=prior_draws)
+
+    def prior_predictive(self, draws: int = 500, *, seed: int = 0, predictive_batch: int = 200):
+        """Prior and prior-predictive draws only, as ``InferenceData``."""
+        from bayeslsm.infer.results import build_inference_data
+
+        key = jax.random.PRNGKey(seed)
+        return build_inference_data(self, None, None, dict(method="prior_predictive", seed=seed), None, key,
+                                    batch=predictive_batch, prior_draws=draws)
+
+    # ------------------------------------------------------------------------------------------
+    def _posterior_sites(self) -> list[str]:
+        """Names of sample and deterministic sites that describe the posterior (no daily series)."""
+        tr = numpyro.handlers.trace(numpyro.handlers.seed(self.numpyro_model, 0)).get_trace(obs=None)
+        return [n for n, s in tr.items()
+                if s["type"] in ("sample", "deterministic") and not s.get("is_observed", False)
+                and n not in {sd.config.name for sd in self.streams}]
