@@ -1,0 +1,41 @@
+"""Diagnostics: sampling checks, summaries, uncertainty reduction, SBC, plots and reports."""
+
+from bayeslsm.diagnostics.checks import SamplingReport, SamplingWarning, check_sampling, correlated_pairs, ebfmi
+from bayeslsm.diagnostics.plots import (
+    plot_forest,
+    plot_pairs,
+    plot_predictive,
+    plot_prior_posterior,
+    plot_shrinkage,
+    plot_trace,
+    stream_names,
+    stream_variable,
+)
+from bayeslsm.diagnostics.report import write_report
+from bayeslsm.diagnostics.sbc import plot_sbc_hist, sbc_bins, sbc_ranks, sbc_uniformity_pvalue
+from bayeslsm.diagnostics.summary import parameter_table, summarize, uncertainty_reduction, write_summary_json
+
+__all__ = [
+    "SamplingReport",
+    "SamplingWarning",
+    "check_sampling",
+    "correlated_pairs",
+    "ebfmi",
+    "parameter_table",
+    "plot_forest",
+    "plot_pairs",
+    "plot_predictive",
+    "plot_prior_posterior",
+    "plot_sbc_hist",
+    "plot_shrinkage",
+    "plot_trace",
+    "sbc_bins",
+    "sbc_ranks",
+    "sbc_uniformity_pvalue",
+    "stream_names",
+    "stream_variable",
+    "summarize",
+    "uncertainty_reduction",
+    "write_report",
+    "write_summary_json",
+]
