@@ -89,7 +89,7 @@ def weather_generator(
     start_ts = pd.Timestamp(start)
     time = pd.date_range(start_ts, start_ts + pd.DateOffset(years=years) - pd.Timedelta(days=1), freq="D")
     n = time.size
-    doy = time.dayofyear.values.astype(float)
+    doy = time.day_of_year.values.astype(float)
     hemi = 1.0 if lat >= 0 else -1.0
 
     # precipitation occurrence (Markov chain) and amounts (gamma)

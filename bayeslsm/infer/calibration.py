@@ -31,6 +31,8 @@ from bayeslsm.infer.forcing import as_site_dataset, model_forcing
 from bayeslsm.infer.parameters import Hierarchy, sample_parameters, z_prior
 from bayeslsm.lsm.core import simulate
 from bayeslsm.lsm.spinup import SPINUP_METHODS, spinup
+from bayeslsm.obs import ConfigurationError as ObsConfigurationError
+from bayeslsm.obs import support_grid
 from bayeslsm.obs.config import StreamConfig
 from bayeslsm.obs.errors import ar1_lags
 from bayeslsm.obs.likelihood import observe, pointwise_log_likelihood
@@ -40,8 +42,11 @@ from bayeslsm.priors.catalogue import load_catalogue
 __all__ = ["Calibration", "ConfigurationError", "get_model", "StreamData"]
 
 
-class ConfigurationError(ValueError):
-    """A calibration set-up that cannot work (unknown stream, parameter, PFT, bad data)."""
+class ConfigurationError(ObsConfigurationError):
+    """A calibration set-up that cannot work (unknown stream, parameter, PFT, bad data).
+
+    Subclass of :class:`bayeslsm.obs.ConfigurationError`, so one ``except`` catches both.
+    """
 
 
 def get_model(model) -> Any:
@@ -71,29 +76,6 @@ class StreamData:
     @property
     def mask(self) -> np.ndarray | None:
         return None if self.obs is None else np.isfinite(self.obs)
-
-
-def _support_grid(support: str, time: np.ndarray) -> np.ndarray:
-    """Regular grid of period starts covering complete periods of ``time`` (twins, prior predictive)."""
-    t = np.asarray(time, dtype="datetime64[D]")
-    s = support.strip()
-    if s in ("daily", "instant"):
-        return t
-    if s.upper().endswith("D"):
-        n = int(s[:-1])
-        starts = t[:: n]
-        return starts[starts + np.timedelta64(n - 1, "D") <= t[-1]]
-    if s == "monthly":
-        m = np.unique(t.astype("datetime64[M]"))
-        starts = m.astype("datetime64[D]")
-        ends = (m + 1).astype("datetime64[D]") - np.timedelta64(1, "D")
-        return starts[(starts >= t[0]) & (ends <= t[-1])]
-    if s == "annual":
-        y = np.unique(t.astype("datetime64[Y]"))
-        starts = y.astype("datetime64[D]")
-        ends = (y + 1).astype("datetime64[D]") - np.timedelta64(1, "D")
-        return starts[(starts >= t[0]) & (ends <= t[-1])]
-    raise ConfigurationError(f"unknown support {support!r}")
 
 
 class Calibration:
@@ -283,11 +265,8 @@ class Calibration:
                     obs = np.where(bad, np.nan, obs)
                 unc = np.where(np.isfinite(unc) & (unc > 0), unc, 1.0)
         else:
-            support_time = _support_grid(cfg.support, self.time)
-        try:
-            index = build_operator(cfg.support, cfg.how, self.time, support_time, name=cfg.name)
-        except TypeError:
-            index = build_operator(cfg.support, cfg.how, self.time, support_time)
+            support_time = np.asarray(support_grid(cfg.support, self.time), dtype="datetime64[D]")
+        index = build_operator(cfg.support, cfg.how, self.time, support_time, name=cfg.name)
         doy = (support_time - support_time.astype("datetime64[Y]")).astype(int) + 1
         lag = None
         if cfg.error.kind == "ar1":

@@ -76,7 +76,8 @@ def model_forcing(model, ds: xr.Dataset):
         elif field == "run_day":
             out[field] = np.broadcast_to(np.arange(1, n_time + 1, dtype=float), (n_site, n_time))
         elif field == "doy":
-            doy = ds["time"].dt.dayofyear.values.astype(float)
+            t = np.asarray(ds["time"].values, dtype="datetime64[D]")
+            doy = ((t - t.astype("datetime64[Y]")).astype(int) + 1).astype(float)
             out[field] = np.broadcast_to(doy, (n_site, n_time))
         elif field == "lat":
             if "lat" not in ds.coords:

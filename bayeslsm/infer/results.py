@@ -213,7 +213,7 @@ def build_inference_data(cal, samples, extra, settings, k_pred, k_prior, batch=2
         "hierarchy": json.dumps({"params": list(cal.hierarchy.params), "mode": cal.hierarchy.mode,
                                  "centered": cal.hierarchy.centered}),
         "streams": json.dumps([sd.config.name for sd in cal.streams]),
-        "stream_config": json.dumps({sd.config.name: repr(sd.config) for sd in cal.streams}),
+        "stream_config": json.dumps({sd.config.name: sd.config.to_dict() for sd in cal.streams}, default=str),
         "spinup": cal.spinup_method,
         "sites": json.dumps(list(cal.sites)),
         "site_pft": json.dumps(list(cal.site_pft)),
@@ -253,6 +253,9 @@ def save(idata, path: str | os.PathLike) -> Path:
     os.close(fd)
     try:
         idata.to_netcdf(tmp, engine="h5netcdf")
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the usual permissions
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
