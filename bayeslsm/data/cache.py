@@ -31,7 +31,7 @@ from typing import NamedTuple
 
 import pooch
 
-__all__ = ["REGISTRY", "DatasetNotFoundError", "RegistryEntry", "data_dirs", "fetch", "sha256"]
+__all__ = ["REGISTRY", "DatasetHashError", "DatasetNotFoundError", "RegistryEntry", "data_dirs", "fetch", "sha256"]
 
 _ICOS = "https://raw.githubusercontent.com/jpdarela/FLUXNET_EU/3da545d9c6cb893344b79da6c852891d727f5a46/FLUXNET2020"
 _CWD = "https://raw.githubusercontent.com/geco-bern/cwd/c4a2aa89b7ff213cd4a0a6fea3bff7eda05b402a/inst/extdata"
