@@ -1,0 +1,30 @@
+"""Pure JAX process models, the shared time loop and spin-up.
+
+Imports neither numpyro nor xarray.  ``MODELS`` maps a model name to its class (used by
+:func:`bayeslsm.infer.get_model`).
+"""
+
+from bayeslsm.lsm.core import simulate, simulate_final, simulate_sites, time_length
+
+__all__ = ["MODELS", "simulate", "simulate_final", "simulate_sites", "time_length"]
+
+MODELS: dict = {}
+
+# --- DALEC2 (DALEC C1 / DALEC_CDEA + ACM) ------------------------------------------------------------
+from bayeslsm.lsm import constants  # noqa: E402
+from bayeslsm.lsm.dalec2 import (  # noqa: E402
+    DALEC2,
+    DALEC2_OUTPUT_UNITS,
+    DALEC2_PARAM_UNITS,
+    DALEC2Drivers,
+    DALEC2Forcing,
+    DALEC2Outputs,
+    DALEC2Params,
+    DALEC2State,
+)
+
+__all__ += [
+    "constants", "DALEC2", "DALEC2Params", "DALEC2State", "DALEC2Forcing", "DALEC2Drivers", "DALEC2Outputs",
+    "DALEC2_OUTPUT_UNITS", "DALEC2_PARAM_UNITS",
+]
+MODELS["dalec2"] = DALEC2
