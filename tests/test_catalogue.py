@@ -500,11 +500,15 @@ def test_catalogue_matches_model_params_and_state(model):
     assert cat.names("process") == tuple(cls.Params._fields), (
         f"{model}: catalogue process parameters {cat.names('process')} != {cls.__name__}.Params {cls.Params._fields}"
     )
-    state_fields = set(cls.State._fields)
-    assert set(cat.state_fields.values()) <= state_fields, (
-        f"{model}: initial pools map to {sorted(cat.state_fields.values())}, State has {sorted(state_fields)}"
+    # every State field is set by exactly one initial pool
+    assert sorted(cat.state_fields.values()) == sorted(cls.State._fields), (
+        f"{model}: initial pools map to {sorted(cat.state_fields.values())}, State has {sorted(cls.State._fields)}"
     )
-    assert len(set(cat.state_fields.values())) == len(cat.state_fields), "two pools initialise one State field"
+    # and the model builds its State from the catalogue's pool names
+    if hasattr(cls, "initial_state"):
+        state = cls().initial_state(cat.defaults())
+        for pool, field in cat.state_fields.items():
+            assert float(getattr(state, field)) == cat.parameters[pool].default, (pool, field)
 
 
 @pytest.mark.parametrize("model", sorted(MODELS))
@@ -514,7 +518,22 @@ def test_catalogue_defaults_match_model_defaults(model):
     if defaults is None:
         pytest.skip(f"{cls.__name__} has no DEFAULTS mapping")
     cat = load_catalogue(model)
-    shared = set(defaults) & set(cat.parameters)
-    assert shared, f"{cls.__name__}.DEFAULTS shares no names with the catalogue"
-    for name in sorted(shared):
+    assert set(defaults) == set(cat.parameters), (
+        f"{cls.__name__}.DEFAULTS keys {sorted(defaults)} != catalogue names {sorted(cat.parameters)}"
+    )
+    for name in cat.parameters:
         assert float(defaults[name]) == cat.parameters[name].default, name
+
+
+@pytest.mark.parametrize("model", sorted(MODELS))
+def test_catalogue_units_match_model_units(model):
+    """Units have one home: the model module's ``*PARAM_UNITS`` table agrees with the catalogue."""
+    cls = _model_class(model)
+    module = sys.modules[cls.__module__]
+    tables = [v for k, v in vars(module).items()
+              if k.endswith("PARAM_UNITS") and isinstance(v, dict) and set(v) == set(cls.Params._fields)]
+    if not tables:
+        pytest.skip(f"{module.__name__} has no *PARAM_UNITS table covering {cls.__name__}.Params")
+    cat = load_catalogue(model)
+    for name in cls.Params._fields:
+        assert tables[0][name] == cat.parameters[name].unit, (name, tables[0][name], cat.parameters[name].unit)
