@@ -153,8 +153,12 @@ class Calibration:
                 raise ConfigurationError(f"unknown fixed parameter {name!r}; expected one of {sorted(specs)}")
             if name in self.free:
                 raise ConfigurationError(f"parameter {name!r} is both free and fixed")
-            if not np.isfinite(value):
-                raise ConfigurationError(f"fixed parameter {name!r} must be finite; got {value!r}")
+            v = np.asarray(value, dtype=float)
+            if v.shape not in ((), (self.n_site,)) or not np.all(np.isfinite(v)):
+                raise ConfigurationError(
+                    f"fixed parameter {name!r} must be a finite scalar or one finite value per site "
+                    f"(shape ({self.n_site},)); got {value!r}"
+                )
         if isinstance(hierarchy, Mapping):
             hierarchy = Hierarchy(**hierarchy)
         self.hierarchy = hierarchy or Hierarchy()
@@ -186,9 +190,15 @@ class Calibration:
         # --- fixed values for everything else ------------------------------------------------
         self._defaults = {}
         for name, spec in specs.items():
-            self._defaults[name] = float(self.fixed.get(name, spec.default))
+            self._defaults[name] = np.asarray(self.fixed.get(name, spec.default), dtype=float)
 
         # --- streams ---------------------------------------------------------------------------
+        if observations is not None and "site" not in observations.dims:
+            if self.n_site != 1:
+                raise ConfigurationError(
+                    f"`observations` has no `site` dimension but the forcing has {self.n_site} sites {list(self.sites)}"
+                )
+            observations = observations.drop_vars("site", errors="ignore").expand_dims(site=list(self.sites))
         self.observations = None if observations is None else as_site_dataset(observations, "observations")
         self.streams = tuple(self._stream_data(s) for s in streams)
         names = [s.config.name for s in self.streams]
