@@ -28,3 +28,21 @@ __all__ += [
     "DALEC2_OUTPUT_UNITS", "DALEC2_PARAM_UNITS",
 ]
 MODELS["dalec2"] = DALEC2
+
+# --- DALEC2 + soil-water bucket (Penman–Monteith ET, water stress on GPP) -----------------------------
+from bayeslsm.lsm.dalec2_water import (  # noqa: E402
+    DALEC2_WATER_OUTPUT_UNITS,
+    DALEC2_WATER_PARAM_UNITS,
+    DALEC2Water,
+    DALEC2WaterDrivers,
+    DALEC2WaterForcing,
+    DALEC2WaterOutputs,
+    DALEC2WaterParams,
+    DALEC2WaterState,
+)
+
+__all__ += [
+    "DALEC2Water", "DALEC2WaterParams", "DALEC2WaterState", "DALEC2WaterForcing", "DALEC2WaterDrivers",
+    "DALEC2WaterOutputs", "DALEC2_WATER_OUTPUT_UNITS", "DALEC2_WATER_PARAM_UNITS",
+]
+MODELS["dalec2_water"] = DALEC2Water

@@ -33,7 +33,8 @@ __all__ = [
     "FIRE_COMBUSTION", "FIRE_RESILIENCE",
     # water
     "LAMBDA_V", "SECONDS_PER_DAY", "MJ_PER_DAY_TO_W", "CP_AIR", "EPSILON_MW", "R_DRY_AIR",
-    "P_ATM", "SIGMA_SB_DAY", "SOLAR_CONSTANT", "KELVIN",
+    "P_ATM", "SIGMA_SB_DAY", "SOLAR_CONSTANT", "KELVIN", "SVP_A", "SVP_B", "SVP_C", "CLEAR_SKY_FACTOR",
+    "LONGWAVE_EMISSIVITY", "LONGWAVE_CLOUD", "MIN_RELATIVE_SHORTWAVE", "EQUILIBRIUM_ALPHA_SOIL",
 ]
 
 
@@ -141,3 +142,23 @@ SOLAR_CONSTANT = 0.0820
 
 KELVIN = 273.16
 """Offset °C -> K used by FAO-56 (eqs. 39 and 3-5) [K]."""
+
+SVP_A, SVP_B, SVP_C = 0.6108, 17.27, 237.3
+"""Saturation vapour pressure e°(T) = A·exp(B·T/(T + C)) [kPa], T in °C (FAO-56 eq. 11; Tetens form)."""
+
+CLEAR_SKY_FACTOR = 0.75
+"""Clear-sky shortwave R_so = 0.75·R_a at sea level [-] (FAO-56 eq. 37 with z = 0)."""
+
+LONGWAVE_EMISSIVITY = (0.34, 0.14)
+"""Net emissivity (a, b) in (a − b·√e_a), e_a in kPa [-, kPa-0.5] (FAO-56 eq. 39)."""
+
+LONGWAVE_CLOUD = (1.35, 0.35)
+"""Cloudiness factor (a, b) in (a·R_s/R_so − b) [-] (FAO-56 eq. 39)."""
+
+MIN_RELATIVE_SHORTWAVE = 0.25 / 0.75
+"""Lower bound of R_s/R_so [-]: Ångström values a_s = 0.25, a_s + b_s = 0.75 with no sunshine (FAO-56
+eqs. 35 and 37); FAO-56 bounds the ratio above by 1.  Used where R_so vanishes (polar night)."""
+
+EQUILIBRIUM_ALPHA_SOIL = 1.0
+"""Priestley–Taylor coefficient of soil evaporation [-]: 1 = equilibrium evaporation (Priestley & Taylor
+1972, doi:10.1175/1520-0493(1972)100<0081:OTAOSH>2.3.CO;2, use 1.26 for wet surfaces)."""

@@ -66,6 +66,7 @@ __all__ = [
     "pool_update",
     "disturbance",
     "carbon_step",
+    "build_forcing",
 ]
 
 
@@ -182,7 +183,7 @@ class DALEC2Drivers(NamedTuple):
     ----------
     deltat : step length [d]
     exp_a8_tmax : ACM temperature term exp(a8·Tmax) [-]
-    g_c : ACM canopy conductance [gC m-2 d-1 ppm-1 ... ACM units]
+    g_c : ACM canopy conductance [gC m-2 d-1 ppm-1]
     co2 : atmospheric CO2 [ppm]
     swrad : shortwave radiation [MJ m-2 d-1]
     daylength_factor : a2·s + a5 with s the day length [h] [-]
@@ -411,7 +412,7 @@ def canopy_conductance(tmin, tmax):
     Returns
     -------
     Array
-        g_c [ACM units: gC m-2 d-1 ppm-1], with ΔΨ = −2 MPa and R_tot = 1 fixed.
+        g_c [gC m-2 d-1 ppm-1] (P_d = g_c·(C_a − C_i)), with ΔΨ = −2 MPa and R_tot = 1 fixed.
 
     References
     ----------
@@ -725,6 +726,27 @@ def _column(name, value, n, default=None):
     return arr
 
 
+def build_forcing(forcing_cls, model_name: str, cols: Mapping[str, Any]):
+    """Validate numpy columns eagerly and build ``forcing_cls`` (leading time axis, float JAX arrays).
+
+    ``run_day`` defaults to 1..T, ``removed_frac`` and ``burned_frac`` to 0, ``deltat`` to 1 day; a
+    scalar (e.g. ``lat``) is repeated for every day.  Raises ``ValueError`` naming the column on an
+    unknown or missing column, a wrong shape, a non-finite value or a non-positive ``deltat``.
+    """
+    tmin = cols.get("tmin")
+    if tmin is None or np.ndim(tmin) != 1:
+        raise ValueError(f"`tmin` must be a 1-D array over time; found shape {np.shape(tmin)}")
+    n = np.shape(tmin)[0]
+    unknown = sorted(set(cols) - set(forcing_cls._fields))
+    if unknown:
+        raise ValueError(f"unknown forcing columns {unknown}; {model_name} expects {list(forcing_cls._fields)}")
+    defaults = {"run_day": np.arange(1.0, n + 1.0), "removed_frac": 0.0, "burned_frac": 0.0, "deltat": 1.0}
+    arrays = {k: _column(k, cols.get(k), n, defaults.get(k)) for k in forcing_cls._fields}
+    if np.any(arrays["deltat"] <= 0):
+        raise ValueError("forcing column 'deltat' must be > 0 days")
+    return forcing_cls(**{k: jnp.asarray(v) for k, v in arrays.items()})
+
+
 # ---------------------------------------------------------------------------------------------------
 # The model
 
@@ -884,18 +906,8 @@ class DALEC2:
         Forcing
             Leaves are float JAX arrays of shape (T,).
         """
-        n = np.asarray(tmin).shape[0] if np.ndim(tmin) == 1 else None
-        if n is None:
-            raise ValueError(f"`tmin` must be a 1-D array over time; found shape {np.shape(tmin)}")
         cols = dict(
             tmin=tmin, tmax=tmax, swrad=swrad, co2=co2, doy=doy, lat=lat, run_day=run_day,
             removed_frac=removed_frac, burned_frac=burned_frac, deltat=deltat, **extra,
         )
-        unknown = sorted(set(cols) - set(cls.Forcing._fields))
-        if unknown:
-            raise ValueError(f"unknown forcing columns {unknown}; {cls.name} expects {list(cls.Forcing._fields)}")
-        defaults = {"run_day": np.arange(1.0, n + 1.0), "removed_frac": 0.0, "burned_frac": 0.0, "deltat": 1.0}
-        arrays = {k: _column(k, cols.get(k), n, defaults.get(k)) for k in cls.Forcing._fields}
-        if np.any(arrays["deltat"] <= 0):
-            raise ValueError("forcing column 'deltat' must be > 0 days")
-        return cls.Forcing(**{k: jnp.asarray(v) for k, v in arrays.items()})
+        return build_forcing(cls.Forcing, cls.name, cols)
