@@ -22,7 +22,8 @@ Papaspiliopoulos et al. 2007, doi:10.1214/08834230700000014; NumPyro ``examples/
     z_pft[k]        = mu_global + sd_pft  * eps_pft[k]      eps ~ Normal(0, 1), plate "pft"
     z_site[i]       = z_pft[pft(i)] + sd_site * eps_site[i]                     plate "site"
 
-``mode="pooled"`` gives one value for every site; ``mode="unpooled"`` independent site values
+With a single PFT among the sites the PFT level is dropped (``z_pft = mu_global``): it is not
+identifiable and only adds a funnel.  ``mode="pooled"`` gives one value for every site; ``mode="unpooled"`` independent site values
 from each site's PFT prior.  Parameters outside the hierarchy are shared by all sites.
 """
 
@@ -171,14 +172,19 @@ def sample_parameters(
             else:
                 m, s = zpriors_by_pft["__global__"][name].normal_approx()
                 mu = numpyro.sample(f"{name}_mu", dist.Normal(m, s))
-                sd_pft = numpyro.sample(f"{name}_sd_pft", dist.HalfNormal(hierarchy.pft_scale))
                 sd_site = numpyro.sample(f"{name}_sd_site", dist.HalfNormal(hierarchy.site_scale))
-                with numpyro.plate("pft", len(pfts), dim=-1):
-                    if hierarchy.centered:
-                        z_pft = numpyro.sample(f"_z_{name}_pft", dist.Normal(mu, sd_pft))
-                    else:
-                        eps = numpyro.sample(f"_eps_{name}_pft", dist.Normal(0.0, 1.0))
-                        z_pft = mu + sd_pft * eps
+                if len(pfts) == 1:
+                    # one PFT: the PFT level is not identifiable from the data (a pure prior funnel);
+                    # the PFT mean is the global mean.
+                    z_pft = jnp.reshape(mu, (1,))
+                else:
+                    sd_pft = numpyro.sample(f"{name}_sd_pft", dist.HalfNormal(hierarchy.pft_scale))
+                    with numpyro.plate("pft", len(pfts), dim=-1):
+                        if hierarchy.centered:
+                            z_pft = numpyro.sample(f"_z_{name}_pft", dist.Normal(mu, sd_pft))
+                        else:
+                            eps = numpyro.sample(f"_eps_{name}_pft", dist.Normal(0.0, 1.0))
+                            z_pft = mu + sd_pft * eps
                 with numpyro.plate("site", n_site, dim=-1):
                     if hierarchy.centered:
                         z = numpyro.sample(f"_z_{name}", dist.Normal(z_pft[site_pft_index], sd_site))
