@@ -46,3 +46,22 @@ __all__ += [
     "DALEC2WaterOutputs", "DALEC2_WATER_OUTPUT_UNITS", "DALEC2_WATER_PARAM_UNITS",
 ]
 MODELS["dalec2_water"] = DALEC2Water
+
+# --- VSEM (BayesianTools) ------------------------------------------------------------------------------
+from bayeslsm.lsm.vsem import (  # noqa: E402
+    VSEM,
+    VSEM_OUTPUT_UNITS,
+    VSEM_PARAM_UNITS,
+    VSEMForcing,
+    VSEMOutputs,
+    VSEMParams,
+    VSEMState,
+)
+
+__all__ += ["VSEM", "VSEMParams", "VSEMState", "VSEMForcing", "VSEMOutputs", "VSEM_PARAM_UNITS", "VSEM_OUTPUT_UNITS"]
+MODELS["vsem"] = VSEM
+
+# --- spin-up ---------------------------------------------------------------------------------------------
+from bayeslsm.lsm.spinup import SPINUP_METHODS, cycle, spinup, steady_state  # noqa: E402
+
+__all__ += ["SPINUP_METHODS", "cycle", "spinup", "steady_state"]
