@@ -433,21 +433,30 @@ class Catalogue:
     references: tuple[str, ...] = ()
 
     def __post_init__(self):
+        where = self.source or self.model
+        for name, spec in self.parameters.items():
+            if not isinstance(spec, ParameterSpec) or spec.name != name:
+                raise CatalogueError(f"{where}: `parameters[{name!r}]` must be a ParameterSpec named {name!r}; "
+                                     f"found {spec!r}")
+
+        def priors(table):  # PriorSpec objects, or their dict form {dist = ..., source = ...}
+            return MappingProxyType({n: p if isinstance(p, PriorSpec) else PriorSpec.from_dict(p)
+                                     for n, p in table.items()})
+
         object.__setattr__(self, "parameters", MappingProxyType(dict(self.parameters)))
-        object.__setattr__(self, "global_priors", MappingProxyType(dict(self.global_priors)))
+        object.__setattr__(self, "global_priors", priors(self.global_priors))
         object.__setattr__(
-            self, "pft_priors",
-            MappingProxyType({k: MappingProxyType(dict(v)) for k, v in self.pft_priors.items()}),
+            self, "pft_priors", MappingProxyType({k: priors(v) for k, v in self.pft_priors.items()})
         )
         object.__setattr__(self, "references", tuple(self.references))
         if GLOBAL in self.pft_priors:
-            raise CatalogueError(f"{self.source or self.model}: PFT name {GLOBAL!r} is reserved for the "
+            raise CatalogueError(f"{where}: PFT name {GLOBAL!r} is reserved for the "
                                  f"default prior table; give global priors as `global_priors`")
         tables = {f"priors.{GLOBAL}": self.global_priors}
         tables.update({f"priors.{pft}": t for pft, t in self.pft_priors.items()})
         for table, priors in tables.items():
             for name, prior in priors.items():
-                _check_prior_against(self.source or self.model, table, name, prior, self.parameters)
+                _check_prior_against(where, table, name, prior, self.parameters)
 
     # --- look-ups --------------------------------------------------------------------------------
     @property
@@ -666,7 +675,7 @@ def _resolve_extends(name: Any, label: str, directory: Path | None, chain: tuple
         raise CatalogueError(f"{label}: circular `extends`: {' -> '.join(chain + (name + '.toml',))}")
     available = available_catalogues()
     if name not in available:
-        where = f" next to the file or" if directory is not None else ""
+        where = " next to the file or" if directory is not None else ""
         raise CatalogueError(f"{label}: unknown `extends` = {name!r}; expected a catalogue{where} among "
                              f"the packaged ones {list(available)}")
     return _load_resource(name, chain)
