@@ -55,6 +55,8 @@ def test_inference_data_groups_and_dims(vsem_idata, vsem_problem):
     assert idata.posterior_predictive["NEE"].shape == (2, 100, n_obs)
     assert idata.posterior_predictive["NEE_daily"].dims == ("chain", "draw", "site", "time")
     assert idata.constant_data["par"].dims == ("site", "time")
+    assert list(idata.constant_data["stream"].values) == ["NEE"]
+    assert int(idata.constant_data["n_obs"].sel(stream="NEE")) == n_obs
     for s in ("diverging", "tree_depth", "energy", "step_size", "lp", "acceptance_rate"):
         assert s in idata.sample_stats
     assert idata.posterior.attrs["model"] == "vsem"

@@ -18,7 +18,8 @@ Layout (every method of :class:`~bayeslsm.infer.Calibration` returns the same):
     biased prediction on the same points; ``{variable}_daily`` the model's daily trajectory
     (``site``, ``time``; float32 to bound memory), computed after sampling in batches.
 ``constant_data``
-    The forcing (``site``, ``time``).
+    The forcing (``site``, ``time``); per stream (dim ``stream``) the number of observations used
+    ``n_obs`` and the model output it observes ``stream_variable``.
 ``attrs``
     Model, streams, free parameters, sampler settings, seeds, package versions.
 """
@@ -204,8 +205,14 @@ def build_inference_data(cal, samples, extra, settings, k_pred, k_prior, batch=2
             if sd.unc is not None:
                 obs_vars[f"{sd.config.name}_unc"] = ((f"{sd.config.name}_obs",), sd.unc[si, ti])
         groups["observed_data"] = xr.Dataset(obs_vars).assign_coords(_stream_coords(cal, True))
-    groups["constant_data"] = cal.forcing_ds.drop_vars(
+    const = cal.forcing_ds.drop_vars(
         [c for c in cal.forcing_ds.coords if c not in ("site", "time", "lat", "lon", "pft")], errors="ignore")
+    if cal.streams:
+        n_obs = [int(np.isfinite(sd.obs).sum()) if sd.obs is not None else 0 for sd in cal.streams]
+        const = const.assign(n_obs=(("stream",), np.asarray(n_obs)),
+                             stream_variable=(("stream",), np.asarray([sd.config.variable for sd in cal.streams])))
+        const = const.assign_coords(stream=[sd.config.name for sd in cal.streams])
+    groups["constant_data"] = const
 
     attrs = {
         "model": cal.model.name,
