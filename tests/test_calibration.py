@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import xarray as xr
 
 from bayeslsm._compat import import_arviz
 from bayeslsm.data.synthetic import weather_generator

@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 
-import pytest
 
 OPTION = "xla_cpu_small_while_loop_byte_threshold=1000000000"
 

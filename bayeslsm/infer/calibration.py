@@ -15,16 +15,15 @@ Its methods sample it and all return an ArviZ ``InferenceData`` of the same layo
 
 from __future__ import annotations
 
+import json
 import time as _time
 from dataclasses import dataclass
-from functools import partial
 from typing import Any, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro
-import numpyro.distributions as dist
 import xarray as xr
 
 from bayeslsm.infer.forcing import as_site_dataset, model_forcing
@@ -419,7 +418,9 @@ class Calibration:
                                      batch=predictive_batch, prior_draws=prior_draws)
         from bayeslsm.diagnostics.checks import check_sampling
 
-        check_sampling(idata, max_tree_depth=max_tree_depth, stacklevel=3)
+        report = check_sampling(idata, max_tree_depth=max_tree_depth, stacklevel=3)
+        # the checks (incl. strongly correlated, i.e. equifinal, parameter pairs) travel with the result
+        idata.sample_stats.attrs["sampling_report"] = json.dumps(report.as_dict())
         return idata
 
     def _z_values(self, values: Mapping[str, float]) -> dict:

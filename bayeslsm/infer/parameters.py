@@ -29,7 +29,7 @@ from each site's PFT prior.  Parameters outside the hierarchy are shared by all 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 import jax.numpy as jnp
