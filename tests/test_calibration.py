@@ -167,3 +167,21 @@ def test_forcing_gap_is_named(vsem_problem):
     bad["par"][10] = np.nan
     with pytest.raises(ForcingError, match="'par'.*non-finite"):
         Calibration("vsem", bad, obs, VSEM_STREAMS, free=VSEM_FREE)
+
+
+@pytest.mark.parametrize("method", ["none", "steady_state", "cycle", "steady_state+cycle"])
+def test_spinup_choices_in_the_model(method):
+    """Every spin-up option builds a sampleable model; initial pools can be free parameters (option c)."""
+    forcing = weather_generator(years=1, lat=50.0, seed=1)
+    free = ["ceff", "cw_init"] if method == "none" else ["ceff"]
+    cal = Calibration("dalec2_water", forcing, None, [{"name": "NEE", "support": "daily"}], free=free,
+                      spinup=method, n_cycles=2)
+    idata = cal.prior_predictive(draws=4)
+    assert np.all(np.isfinite(idata.prior_predictive["NEE_daily"].values))
+    som = np.asarray(cal.simulate({}).C_som_end)[0]
+    default = float(cal.catalogue.parameters["cs_init"].default)
+    if method == "none":
+        assert som[0] == pytest.approx(default, rel=0.01)  # one day from the catalogue's initial SOM
+        assert "cw_init" in idata.prior
+    else:
+        assert abs(som[0] / default - 1) > 0.01  # spin-up moved the slow pool away from its default
