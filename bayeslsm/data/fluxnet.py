@@ -85,6 +85,7 @@ import pandas as pd
 import xarray as xr
 
 from bayeslsm.data.sites import SITES, igbp_to_pft
+from bayeslsm.data.variables import VARIABLES
 
 __all__ = [
     "DataFileError",
@@ -193,47 +194,9 @@ MODIS_LAI_START = np.datetime64("2002-07-04")
 """First day of the combined Terra+Aqua MODIS LAI/FPAR product MCD15A2H; FluxDataKit LAI before it is
 a filled-in mean seasonal cycle, not an observation, and is masked."""
 
-VARIABLE_ATTRS: dict[str, dict[str, str]] = {
-    # forcing
-    "ta": {"units": "degC", "long_name": "air temperature, daily mean", "standard_name": "air_temperature"},
-    "tmin": {"units": "degC", "long_name": "daily minimum air temperature", "standard_name": "air_temperature",
-             "cell_methods": "time: minimum"},
-    "tmax": {"units": "degC", "long_name": "daily maximum air temperature", "standard_name": "air_temperature",
-             "cell_methods": "time: maximum"},
-    "swrad": {"units": "MJ m-2 d-1", "long_name": "incoming shortwave radiation, daily total",
-              "standard_name": "surface_downwelling_shortwave_flux_in_air"},
-    "par": {"units": "MJ m-2 d-1", "long_name": "photosynthetically active radiation, daily total",
-            "standard_name": "surface_downwelling_photosynthetic_radiative_flux_in_air"},
-    "co2": {"units": "ppm", "long_name": "atmospheric CO2 mole fraction",
-            "standard_name": "mole_fraction_of_carbon_dioxide_in_air"},
-    "precip": {"units": "mm d-1", "long_name": "precipitation", "standard_name": "lwe_precipitation_rate"},
-    "vpd": {"units": "kPa", "long_name": "vapour pressure deficit, daily mean",
-            "standard_name": "water_vapor_saturation_deficit_in_air"},
-    "doy": {"units": "1", "long_name": "day of year"},
-    # observations
-    "NEE": {"units": "gC m-2 d-1", "long_name": "net ecosystem exchange of CO2 (positive upward)"},
-    "NEE_unc": {"units": "gC m-2 d-1", "long_name": "random uncertainty (sd) of NEE"},
-    "NEE_qc": {"units": "1", "long_name": "fraction of measured or good-quality gap-filled half-hours of NEE"},
-    "GPP": {"units": "gC m-2 d-1", "long_name": "gross primary productivity",
-            "standard_name": "gross_primary_productivity_of_biomass_expressed_as_carbon"},
-    "GPP_unc": {"units": "gC m-2 d-1", "long_name": "standard error of GPP across the USTAR-threshold ensemble"},
-    "RECO": {"units": "gC m-2 d-1", "long_name": "ecosystem respiration"},
-    "RECO_unc": {"units": "gC m-2 d-1", "long_name": "standard error of RECO across the USTAR-threshold ensemble"},
-    "LE": {"units": "W m-2", "long_name": "latent heat flux, daily mean",
-           "standard_name": "surface_upward_latent_heat_flux"},
-    "LE_unc": {"units": "W m-2", "long_name": "random uncertainty (sd) of LE"},
-    "LE_qc": {"units": "1", "long_name": "fraction of measured or good-quality gap-filled half-hours of LE"},
-    "ET": {"units": "mm d-1", "long_name": "evapotranspiration (from LE)"},
-    "ET_unc": {"units": "mm d-1", "long_name": "uncertainty (sd) of ET (from LE_unc)"},
-    "LAI": {"units": "m2 m-2", "long_name": "leaf area index", "standard_name": "leaf_area_index"},
-    "FPAR": {"units": "1", "long_name": "fraction of absorbed photosynthetically active radiation",
-             "standard_name": "fraction_of_surface_downwelling_photosynthetic_radiative_flux_absorbed_by_vegetation"},
-    # coordinates
-    "lat": {"units": "degrees_north", "long_name": "latitude", "standard_name": "latitude"},
-    "lon": {"units": "degrees_east", "long_name": "longitude", "standard_name": "longitude"},
-}
-"""CF attributes of every variable the readers produce (local table until the variable registry
-:mod:`bayeslsm.data.variables` takes over)."""
+VARIABLE_ATTRS: dict[str, dict[str, str]] = {name: var.attrs() for name, var in VARIABLES.items()}
+"""CF attributes (``units``, ``long_name``, ``standard_name``, ``cell_methods``) of every variable the readers
+produce, taken from the variable registry :data:`bayeslsm.data.variables.VARIABLES`."""
 
 CITATION_FLUXNET = (
     "Pastorello et al. (2020) Sci. Data 7:225, doi:10.1038/s41597-020-0534-3; cite the site's data DOI "

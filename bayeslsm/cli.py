@@ -1,0 +1,287 @@
+"""The ``bayeslsm`` command line.
+
+Usage
+-----
+::
+
+    bayeslsm simulate MODEL --drivers CSV --params JSON --out CSV [--lat DEG]
+    bayeslsm demo [--out DIR] [--chains N] [--warmup N] [--draws N] [--seed N] [--no-progress]
+    bayeslsm --version
+
+``simulate`` runs ``vsem``, ``dalec2`` or ``dalec2_water`` over a reference-format driver file
+(:mod:`bayeslsm.data.reference_io`) and writes the daily outputs in the golden ``outputs.csv`` layout.
+``demo`` runs the DALEC2 + water twin experiment (:func:`bayeslsm.demo.run_demo`).
+
+A problem with the user's files or arguments is one line on stderr naming the file and the column or
+parameter, and exit status 2 (no traceback); success is status 0.
+
+Adding a command
+----------------
+One function and one registration: decorate a function ``(args: argparse.Namespace) -> int`` with
+:func:`command`, giving its arguments with :func:`arg`::
+
+    @command("report", help="write the Markdown report of a saved run",
+             arguments=[arg("idata", type=Path, help="posterior.nc"), arg("--out", type=Path, default=Path("report"))])
+    def report(args):
+        from bayeslsm.diagnostics import write_report  # heavy imports inside the command
+        ...
+        return 0
+
+Commands import their layers lazily so that ``bayeslsm --help`` stays quick.  Errors a user can fix are
+:class:`CommandError`, the data layer's ``DriverFileError`` and ``DataFileError``, and ``OSError``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from bayeslsm import __version__
+
+__all__ = ["CommandError", "arg", "build_parser", "command", "main"]
+
+PROG = "bayeslsm"
+
+
+class CommandError(Exception):
+    """A problem the user can fix (bad argument combination, ...): reported on stderr, exit status 2."""
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One ``argparse`` argument: the flags and keyword arguments of ``add_argument``."""
+
+    flags: tuple[str, ...]
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+def arg(*flags: str, **kwargs: Any) -> Arg:
+    """Describe an argument exactly as ``parser.add_argument(*flags, **kwargs)`` would take it."""
+    return Arg(flags, kwargs)
+
+
+@dataclass(frozen=True)
+class _Command:
+    name: str
+    help: str
+    description: str | None
+    arguments: tuple[Arg, ...]
+    func: Callable[[argparse.Namespace], int]
+
+
+COMMANDS: dict[str, _Command] = {}
+"""Registered subcommands, in registration order (the order of ``bayeslsm --help``)."""
+
+
+def command(name: str, *, help: str, arguments: Sequence[Arg] = (), description: str | None = None):
+    """Register the decorated function ``(args) -> int`` as ``bayeslsm NAME``.
+
+    Parameters
+    ----------
+    name
+        Subcommand name.
+    help
+        One line for ``bayeslsm --help``.
+    arguments
+        :func:`arg` descriptions, in order.
+    description
+        Text for ``bayeslsm NAME --help``; default the function's docstring.
+    """
+
+    def register(func: Callable[[argparse.Namespace], int]):
+        if name in COMMANDS:
+            raise ValueError(f"command {name!r} is registered twice")
+        COMMANDS[name] = _Command(name, help, description or func.__doc__, tuple(arguments), func)
+        return func
+
+    return register
+
+
+# ---------------------------------------------------------------------------------------------------
+# argument types
+
+
+def _latitude(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a latitude in degrees north; got {text!r}") from None
+    if not -90.0 <= value <= 90.0:
+        raise argparse.ArgumentTypeError(f"expected a latitude in [-90, 90] degrees north; got {text}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number; got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number; got {value}")
+    return value
+
+
+# ---------------------------------------------------------------------------------------------------
+# simulate
+
+SIMULATE_MODELS = ("vsem", "dalec2", "dalec2_water")
+
+
+def required_parameters(model: Any) -> list[str]:
+    """Names a ``params.json`` must hold for ``model``: its ``Params`` fields, then its initial-state names
+    (catalogue names such as ``clab_init``; the remaining keys of ``model.DEFAULTS``)."""
+    fields = list(model.Params._fields)
+    return fields + [k for k in model.DEFAULTS if k not in fields]
+
+
+@command(
+    "simulate",
+    help="run a process model over a driver file and write its daily outputs (CSV)",
+    arguments=[
+        arg("model", choices=SIMULATE_MODELS, help="process model"),
+        arg("--drivers", required=True, type=Path, metavar="CSV",
+            help="driver file: DALEC drivers.csv (dalec2_water also needs precip_mm_d, vpd_kPa) or VSEM par.csv"),
+        arg("--params", required=True, type=Path, metavar="JSON",
+            help="params.json with 'parameters' (incl. initial pools) and, for DALEC, 'lat_deg'"),
+        arg("--out", required=True, type=Path, metavar="CSV",
+            help="output CSV (written atomically; its folder must exist)"),
+        arg("--lat", type=_latitude, metavar="DEG",
+            help="site latitude [degrees north]; overrides 'lat_deg' of the params file (DALEC only)"),
+    ],
+)
+def simulate(args: argparse.Namespace) -> int:
+    """Run MODEL over the drivers with the parameters and initial pools of the params file, and write one
+    row per day: for DALEC the columns of the golden outputs.csv (date, run_day, doy, LAI, GPP, Ra, Rh,
+    Reco, NEE, f01..f28, C_lab_end..C_som_end; dalec2_water adds its water outputs after them), for VSEM
+    date, day, PAR_MJ_m2_d, NEE, Cv, Cs, CR.  Floats are written with repr() (exact round trip)."""
+    import numpy as np
+
+    from bayeslsm.data import reference_io as rio
+    from bayeslsm.lsm import MODELS
+    from bayeslsm.lsm import simulate as run
+
+    if args.model == "vsem" and args.lat is not None:
+        raise CommandError("--lat applies to DALEC models only; VSEM has no latitude dependence")
+    out_path = rio.check_output_path(args.out)
+    model = MODELS[args.model]()
+    if args.model == "vsem":
+        drivers = rio.read_vsem_par(args.drivers)
+        pset = rio.read_params(args.params, required_parameters(model))
+        forcing = model.Forcing(par=np.asarray(drivers.par))
+    else:
+        drivers = rio.read_dalec_drivers(args.drivers, model=args.model)
+        pset = rio.read_params(args.params, required_parameters(model), need_lat=True, lat=args.lat)
+        forcing = model.forcing_from_arrays(**drivers.forcing_arrays(), lat=pset.lat)
+    values = pset.parameters
+    result = run(model, model.params(values), forcing, model.initial_state(values))
+    outputs = {k: np.asarray(v, dtype=float) for k, v in result._asdict().items()}
+
+    if args.model == "vsem":
+        columns = list(rio.VSEM_OUTPUT_COLUMNS)
+        rio.write_vsem_outputs(out_path, drivers, outputs)
+    else:
+        extra = [k for k in model.Outputs._fields if k not in rio.DALEC_OUTPUT_COLUMNS and k != "removal"]
+        columns = [*rio.DALEC_OUTPUT_COLUMNS, *extra]
+        rio.write_dalec_outputs(out_path, drivers, outputs, extra_columns=extra)
+    bad = [c for c in columns if c in outputs and not np.isfinite(outputs[c]).all()]
+    if bad:
+        print(f"{PROG} simulate: warning: non-finite values in {bad} (check the parameters: e.g. clspan must be "
+              f"> 1, pools > 0)", file=sys.stderr)
+    print(f"{PROG} simulate: wrote {out_path} ({drivers.n} days x {len(columns)} columns, model {args.model})")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------------
+# demo
+
+
+@command(
+    "demo",
+    help="run the DALEC2 + water twin experiment (NUTS) and write posterior.nc, summary.json, report.md",
+    arguments=[
+        arg("--out", type=Path, default=Path("demo_out"), metavar="DIR", help="output folder (default: demo_out)"),
+        arg("--chains", type=_positive_int, default=4, metavar="N", help="NUTS chains (default: 4)"),
+        arg("--warmup", type=_positive_int, default=400, metavar="N", help="warm-up iterations per chain (default: 400)"),
+        arg("--draws", type=_positive_int, default=400, metavar="N", help="draws per chain (default: 400)"),
+        arg("--seed", type=int, default=0, metavar="N", help="random seed of data generation and sampling (default: 0)"),
+        arg("--no-progress", action="store_true", help="no progress bars"),
+    ],
+)
+def demo(args: argparse.Namespace) -> int:
+    """Generate three years of weather, simulate DALEC2 + water, add noisy and biased NEE, LE and LAI
+    observations with gaps, and recover about a dozen parameters with NUTS (bayeslsm.demo.run_demo)."""
+    from bayeslsm.demo import run_demo
+
+    run_demo(out=args.out, chains=args.chains, warmup=args.warmup, draws=args.draws, seed=args.seed,
+             progress=not args.no_progress)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------------
+# entry point
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``bayeslsm`` parser with every registered command."""
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Bayesian parameter estimation for land surface models.",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for cmd in COMMANDS.values():
+        p = sub.add_parser(cmd.name, help=cmd.help, description=cmd.description)
+        for a in cmd.arguments:
+            p.add_argument(*a.flags, **a.kwargs)
+        p.set_defaults(func=cmd.func)
+    return parser
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Exception types reported as one line and exit status 2 (imported lazily)."""
+    from bayeslsm.data.fluxnet import DataFileError
+    from bayeslsm.data.reference_io import DriverFileError
+
+    return (CommandError, DriverFileError, DataFileError, OSError)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``bayeslsm`` with ``argv`` (default ``sys.argv[1:]``) and return the exit status.
+
+    Parameters
+    ----------
+    argv
+        Arguments without the program name, e.g. ``["simulate", "vsem", "--drivers", "par.csv", ...]``.
+
+    Returns
+    -------
+    int
+        0 on success, 2 on a usage error or a problem with the user's files (message on stderr).
+
+    Examples
+    --------
+    >>> main(["--version"])  # doctest: +SKIP
+    bayeslsm 0.1.0
+    0
+    """
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version and usage errors: argparse exits; we return the status
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except Exception as err:
+        if not isinstance(err, _user_errors()):
+            raise
+        print(f"{PROG} {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
