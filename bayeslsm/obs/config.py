@@ -69,7 +69,7 @@ STREAM_DEFAULTS: dict[str, StreamDefaults] = {
     "GPP": StreamDefaults("GPP", "gC m-2 d-1", 1.0),
     "RECO": StreamDefaults("Reco", "gC m-2 d-1", 1.0),
     "LE": StreamDefaults("LE", "W m-2", 10.0),
-    "ET": StreamDefaults("ET", "kg m-2 d-1", 0.5),
+    "ET": StreamDefaults("ET", "mm d-1", 0.5),
     "LAI": StreamDefaults("LAI", "m2 m-2", 0.5),
     "SIF": StreamDefaults("GPP", "mW m-2 nm-1 sr-1", 0.2, proxy=True),
     "biomass": StreamDefaults("C_woo_end", "gC m-2", 500.0, "instant"),
