@@ -176,3 +176,17 @@ def test_registry_module_is_pure_python(tmp_path):
     res = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, cwd=tmp_path, timeout=60)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "[]"
+
+
+def test_stream_default_units_agree_with_registry():
+    """Observation-stream units (obs layer) and variable units (data layer) have one home: the registry."""
+    from bayeslsm.data.variables import VARIABLES
+    from bayeslsm.obs.config import STREAM_DEFAULTS
+
+    checked = 0
+    for name, d in STREAM_DEFAULTS.items():
+        key = name if name in VARIABLES else d.variable
+        if key in VARIABLES:
+            assert d.units == VARIABLES[key].units, (name, d.units, VARIABLES[key].units)
+            checked += 1
+    assert checked >= 6
