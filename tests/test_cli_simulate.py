@@ -288,6 +288,23 @@ def test_vsem_bad_inputs(reference_dir, tmp_path, capsys):
     assert rc == 2 and "--lat applies to DALEC models only" in err
 
 
+def test_non_finite_outputs_warn_and_are_written(reference_dir, tmp_path, capsys):
+    """Parameters that break the model (tauV = 0 divides by zero) give a RuntimeWarning naming the columns,
+    the first bad day and the params file; the run still writes its (nan/inf) rows."""
+    src = reference_dir / "vsem" / "FR-Pue_2000-2004"
+    lines = (src / "par.csv").read_text().splitlines()[:11]
+    (tmp_path / "par.csv").write_text("\n".join(lines) + "\n")
+    shutil.copy(src / "default" / "params.json", tmp_path / "params.json")
+    _edit_params(tmp_path / "params.json", lambda d: d["parameters"].__setitem__("tauV", 0.0))
+    out = tmp_path / "out.csv"
+    with pytest.warns(RuntimeWarning, match=r"vsem: output columns \['NEE', 'Cv', 'Cs', 'CR'\] have non-finite values "
+                      r"from day 1 on .*params.json.*tauV"):
+        assert _simulate("vsem", tmp_path / "par.csv", tmp_path / "params.json", out) == 0
+    got = pd.read_csv(out)
+    # Cv = inf on day 1 makes G (hence CR) nan from day 2: CR is finite on day 1 only
+    assert len(got) == 10 and not np.isfinite(got.Cv).any() and np.isfinite(got.CR).tolist() == [True] + [False] * 9
+
+
 def test_dalec2_water_requires_water_columns(small_case, capsys):
     rc, err, _ = _run_bad(small_case, capsys, model="dalec2_water")
     assert rc == 2 and "missing columns ['precip_mm_d', 'vpd_kPa']" in err and "drivers.csv" in err
