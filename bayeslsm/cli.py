@@ -6,11 +6,17 @@ Usage
 
     bayeslsm simulate MODEL --drivers CSV --params JSON --out CSV [--lat DEG]
     bayeslsm demo [--out DIR] [--chains N] [--warmup N] [--draws N] [--seed N] [--no-progress]
+    bayeslsm run EXPERIMENT.toml --out DIR [--chains N] [--warmup N] [--draws N] [--seed N] [--max-tree-depth N]
+                 [--sites SITE ...] [--calibration START END] [--validation START END] [--no-progress]
+    bayeslsm report DIR/posterior.nc [--out DIR]
     bayeslsm --version
 
 ``simulate`` runs ``vsem``, ``dalec2`` or ``dalec2_water`` over a reference-format driver file
 (:mod:`bayeslsm.data.reference_io`) and writes the daily outputs in the golden ``outputs.csv`` layout.
 ``demo`` runs the DALEC2 + water twin experiment (:func:`bayeslsm.demo.run_demo`).
+``run`` runs an experiment file (``models/experiments/*.toml``; :func:`bayeslsm.experiments.run_experiment`):
+calibration, ``posterior.nc``, held-out skill (``skill.json``) and the report; ``report`` (re)writes the
+figures and ``report.md`` of a saved run (:func:`bayeslsm.experiments.write_experiment_report`).
 
 A problem with the user's files or arguments is one line on stderr naming the file and the column or
 parameter, and exit status 2 (no traceback); success is status 0.
@@ -224,6 +230,75 @@ def demo(args: argparse.Namespace) -> int:
 
     run_demo(out=args.out, chains=args.chains, warmup=args.warmup, draws=args.draws, seed=args.seed,
              progress=not args.no_progress)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------------
+# run / report (experiments)
+
+
+@command(
+    "run",
+    help="run an experiment (TOML): calibrate, write posterior.nc, held-out skill (skill.json) and report.md",
+    arguments=[
+        arg("experiment", metavar="EXPERIMENT.toml",
+            help="experiment file (format: bayeslsm.experiments), or the name of a shipped one, e.g. fr-pue"),
+        arg("--out", required=True, type=Path, metavar="DIR", help="output folder (created)"),
+        arg("--chains", type=_positive_int, metavar="N", help="NUTS chains (default: the file's [sampler])"),
+        arg("--warmup", type=_positive_int, metavar="N", help="warm-up iterations per chain (default: the file's)"),
+        arg("--draws", type=_positive_int, metavar="N", help="draws per chain (default: the file's)"),
+        arg("--seed", type=int, metavar="N", help="random seed (default: the file's)"),
+        arg("--max-tree-depth", type=_positive_int, metavar="N", help="NUTS maximum tree depth (default: the file's)"),
+        arg("--sites", nargs="+", metavar="SITE", help="run only these sites (ids from the file)"),
+        arg("--calibration", nargs=2, metavar=("START", "END"),
+            help="calibration period, e.g. 2003-01-01 2003-12-31 (default: the file's)"),
+        arg("--validation", nargs=2, metavar=("START", "END"),
+            help="validation (held-out) period (default: the file's)"),
+        arg("--no-progress", action="store_true", help="no progress bars"),
+    ],
+)
+def run(args: argparse.Namespace) -> int:
+    """Read the experiment's sites (bayeslsm.data), calibrate on its calibration period, save posterior.nc
+    (atomically), predict the validation (held-out) period with prior and posterior draws and write the
+    per-stream RMSE and predictive coverage to skill.json, then write figures and report.md into --out."""
+    from bayeslsm.experiments import ExperimentError, run_experiment
+
+    overrides = {"chains": args.chains, "warmup": args.warmup, "draws": args.draws, "seed": args.seed,
+                 "max_tree_depth": args.max_tree_depth,
+                 "sites": args.sites, "calibration": args.calibration, "validation": args.validation,
+                 "progress": not args.no_progress}
+    try:
+        res = run_experiment(args.experiment, args.out, {k: v for k, v in overrides.items() if v is not None})
+    except ExperimentError as err:
+        raise CommandError(str(err)) from None
+    samp, wall = res["sampling"], res["wall_seconds"]
+    print(f"{PROG} run: max R-hat {samp.get('max_r_hat')}, min bulk ESS {samp.get('min_ess_bulk')}, "
+          f"divergences {samp.get('divergences')}; wall {wall['total']:.0f} s (sampling {wall['sampling']:.0f} s)")
+    for name, e in (res["skill"].get("streams") or {}).items():
+        v = e["validation"]
+        pr, po = v.get("prior", {}), v["posterior"]
+        print(f"{PROG} run: held-out {name}: RMSE prior {pr.get('rmse')} -> posterior {po['rmse']}; "
+              f"coverage prior {pr.get('coverage')} -> posterior {po['coverage']} (n = {po['n_obs']})")
+    print(f"{PROG} run: wrote {res['posterior']}, {res['skill_path']}, {res['report']}")
+    return 0
+
+
+@command(
+    "report",
+    help="write figures and report.md (incl. held-out skill, forest and shrinkage plots) for a saved run",
+    arguments=[
+        arg("posterior", type=Path, metavar="DIR/posterior.nc", help="posterior.nc written by `bayeslsm run`"),
+        arg("--out", type=Path, metavar="DIR", help="output folder (default: the folder of posterior.nc)"),
+    ],
+)
+def report(args: argparse.Namespace) -> int:
+    """Traces, pairs, predictive checks, prior vs posterior, the forest plot of site- and PFT-level
+    posteriors and one shrinkage plot per pooled parameter (hierarchical runs), and report.md with the
+    held-out skill table read from skill.json beside posterior.nc."""
+    from bayeslsm.experiments import write_experiment_report
+
+    path = write_experiment_report(args.posterior, args.out)
+    print(f"{PROG} report: wrote {path}")
     return 0
 
 
