@@ -1320,9 +1320,10 @@ def heldout_skill(exp: Experiment, idata, forcing, obs, *, n_cal_days: int, seed
     if "prior" in idata.groups():
         # the calibration's stored prior draws, through the same compiled function
         prior = _posterior_substitutions(cal, idata, idata.prior.sizes["draw"] * idata.prior.sizes["chain"], "prior")
-        prior = {k: prior[k] for k in post}
+        prior = {k: v for k, v in prior.items() if k in post}
         n_prior = next(iter(prior.values())).shape[0]
-        rec["prior"] = _run_batches(fn, prior, jax.random.split(k_prior, n_prior), batch)
+        fn_prior = fn if set(prior) == set(post) else _predictive_fn(cal, tuple(prior))
+        rec["prior"] = _run_batches(fn_prior, prior, jax.random.split(k_prior, n_prior), batch)
         groups.insert(0, "prior")
 
     val = exp.validation

@@ -15,6 +15,7 @@ import xarray as xr  # noqa: E402
 
 from bayeslsm._compat import import_arviz  # noqa: E402
 from bayeslsm.diagnostics import (  # noqa: E402
+    SamplingWarning,
     check_sampling,
     parameter_table,
     plot_forest,
@@ -396,3 +397,27 @@ def test_saving_selects_agg_only_when_no_backend_was_chosen(tmp_path, env_backen
                          capture_output=True, text=True, timeout=120, check=True)
     assert res.stdout.strip().splitlines()[-1] == expected
     assert path.stat().st_size > 1000
+
+
+def _mode_idata(offset, n_chain=4, n_draw=400, seed=0):
+    """Posterior of one parameter; the last chain's draws shifted by ``offset`` (a stuck chain)."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(220.0, 3.0, size=(n_chain, n_draw))
+    x[-1] += offset
+    ss = xr.Dataset({"diverging": (("chain", "draw"), np.zeros((n_chain, n_draw), bool)),
+                     "tree_depth": (("chain", "draw"), np.full((n_chain, n_draw), 3)),
+                     "energy": (("chain", "draw"), rng.normal(size=(n_chain, n_draw)))})
+    return az.InferenceData(posterior=xr.Dataset({"d_fall": (("chain", "draw"), x)}), sample_stats=ss)
+
+
+def test_check_sampling_names_a_stuck_chain():
+    rep = check_sampling(_mode_idata(-220.0), warn=False)  # chain 3 sits at d_fall ~ 0
+    assert rep.max_rhat > 1.5
+    (msg,) = [m for m in rep.messages if "chains disagree" in m]
+    assert "d_fall" in msg and "chain 3 sits apart" in msg
+    with pytest.warns(SamplingWarning, match="chains disagree"):
+        check_sampling(_mode_idata(-220.0))
+    # well-mixed chains: R-hat near 1 (two-sided: split R-hat of iid draws is within 1 +- 0.02 here)
+    ok = check_sampling(_mode_idata(0.0), warn=False)
+    assert abs(ok.max_rhat - 1.0) < 0.02
+    assert not [m for m in ok.messages if "chains disagree" in m]

@@ -45,14 +45,19 @@ def _defaults(model):
 def test_vsem_recovery_two_seeds():
     streams = [{"name": "NEE", "support": "daily",
                 "error": {"kind": "gaussian", "sigma": {"prior": "halfnormal", "scale": 0.01}}}]
-    free = ["LUE", "GAMMA", "tauV", "Av"]
+    free = ["LUE", "tauV", "tauS", "Av"]
     covered = []
     for seed in (1, 2):
         forcing = weather_generator(years=2, lat=48.0, seed=seed)
-        truth = _defaults("vsem") | {"LUE": 0.0025, "GAMMA": 0.45, "NEE_sigma": 0.0005}
+        truth = _defaults("vsem") | {"LUE": 0.0025, "NEE_sigma": 0.0005}  # fixed parameters stay at defaults
         obs, truth = twin_experiment("vsem", forcing, streams, truth, gaps=0.2, seed=seed)
+        # GAMMA is fixed: it is ~0.98 correlated with LUE on NEE alone (with a diagonal mass matrix 16 % of
+        # transitions saturated the tree depth, and bayeslsm said so).  KEXT is fixed too: with KEXT free,
+        # 3-7 of 2800 transitions diverged (LUE~KEXT~Av trade off on NEE alone).  tauV and Av stay
+        # weakly identified, hence 1200 draws per chain for R-hat < 1.01 (measured 1.006 and 1.008).
         idata = Calibration("vsem", forcing, obs, streams, free=free).nuts(
-            chains=4, warmup=300, draws=300, seed=seed, progress=False, prior_draws=0)
+            chains=4, warmup=500, draws=1200, seed=seed, progress=False, prior_draws=0, dense_mass=True,
+            target_accept=0.9)
         _check_sampler(idata, free)
         covered += _covered(idata, truth, free + ["NEE_sigma"])
     assert np.mean(covered) >= 0.85, covered
@@ -71,8 +76,15 @@ def test_dalec2_recovery_two_seeds():
         forcing = weather_generator(years=2, lat=50.0, seed=seed)
         truth = _defaults("dalec2") | {"ceff": 45.0, "NEE_sigma": 0.5}
         obs, truth = twin_experiment("dalec2", forcing, DALEC_STREAMS, truth, gaps=0.2, seed=seed)
-        idata = Calibration("dalec2", forcing, obs, DALEC_STREAMS, free=DALEC_FREE).nuts(
-            chains=4, warmup=300, draws=300, seed=seed, progress=False, prior_draws=0, dense_mass=True)
+        cal = Calibration("dalec2", forcing, obs, DALEC_STREAMS, free=DALEC_FREE)
+        # d_fall (leaf-fall date) under a flat prior over one year has a second, much poorer mode near the
+        # year's start (d_fall ~ 0, crfall ~ 150 d, NEE sigma ~ 0.77 instead of 0.5): started from prior
+        # medians, one chain of seed 3 stayed there (R-hat 1.5, and bayeslsm's "chains disagree" warning
+        # named it).  The usual remedy: start the chains from a short MAP fit.
+        fit = cal.laplace(draws=100, steps=1500, prior_draws=0)
+        start = {n: float(fit.posterior[n].median()) for n in DALEC_FREE}
+        idata = cal.nuts(chains=4, warmup=300, draws=300, seed=seed, progress=False, prior_draws=0,
+                         dense_mass=True, target_accept=0.9, init_values=start)
         _check_sampler(idata, DALEC_FREE)
         covered += _covered(idata, truth, DALEC_FREE + ["NEE_sigma"])
     assert np.mean(covered) >= 0.85, covered

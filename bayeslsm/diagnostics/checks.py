@@ -5,6 +5,12 @@
   (equifinal) parameter pairs such as light extinction vs leaf mass per area;
 * low E-BFMI (< 0.3; Betancourt 2016, arXiv:1604.00695): the momentum resampling explores energy
   levels poorly, typical of funnels in hierarchies;
+* chains that disagree (rank-normalised split R-hat above ``rhat_threshold``; Vehtari et al. 2021,
+  doi:10.1214/20-BA1221): a chain stuck in another mode, typical of phase parameters such as a
+  leaf-fall date under a flat prior, or a run too short to mix; the most outlying chain is named.
+  The warning threshold (1.1) flags chains that clearly disagree; short runs of hyper-parameters
+  routinely sit between 1.01 and 1.05, and the summary's ``max_rhat`` should be held to 1.01 for
+  results one reports (Vehtari et al. 2021);
 * strongly correlated parameter pairs (|r| > threshold): equifinality.
 """
 
@@ -28,6 +34,7 @@ class SamplingReport:
     n_draws: int = 0
     tree_depth_saturation: float = 0.0
     min_ebfmi: float = float("nan")
+    max_rhat: float = float("nan")
     correlated: list = field(default_factory=list)
     messages: list = field(default_factory=list)
 
@@ -37,6 +44,7 @@ class SamplingReport:
             "n_draws": self.n_draws,
             "tree_depth_saturation": self.tree_depth_saturation,
             "min_ebfmi": self.min_ebfmi,
+            "max_rhat": self.max_rhat,
             "correlated_pairs": [{"a": a, "b": b, "r": r} for a, b, r in self.correlated],
             "messages": list(self.messages),
         }
@@ -76,8 +84,33 @@ def correlated_pairs(posterior, threshold: float = 0.8, variables=None) -> list[
     return sorted(out, key=lambda x: -abs(x[2]))
 
 
+def _worst_rhat(posterior):
+    """(max R-hat, variable label, most outlying chain, its median, the other chains' median) or None."""
+    from bayeslsm._compat import import_arviz
+
+    az = import_arviz()
+    if posterior.sizes.get("chain", 1) < 2 or posterior.sizes.get("draw", 0) < 4:
+        return None
+    worst = None
+    for name, da in posterior.data_vars.items():
+        v = np.asarray(da.values, dtype=float)
+        flat = v.reshape(v.shape[0], v.shape[1], -1)
+        for j in range(flat.shape[2]):
+            x = flat[:, :, j]
+            if not np.all(np.isfinite(x)) or np.ptp(x) == 0:
+                continue
+            r = float(az.rhat(x))
+            if worst is None or r > worst[0]:
+                label = name if flat.shape[2] == 1 else f"{name}[{j}]"
+                med = np.median(x, axis=1)
+                dev = [abs(med[k] - np.median(np.delete(x, k, axis=0))) for k in range(x.shape[0])]
+                k = int(np.argmax(dev))
+                worst = (r, label, k, float(med[k]), float(np.median(np.delete(x, k, axis=0))))
+    return worst
+
+
 def check_sampling(idata, max_tree_depth: int = 10, corr_threshold: float = 0.8, warn: bool = True,
-                   stacklevel: int = 2) -> SamplingReport:
+                   stacklevel: int = 2, rhat_threshold: float = 1.1) -> SamplingReport:
     """Inspect ``idata.sample_stats`` and the posterior; warn with advice; return a report."""
     rep = SamplingReport()
     if "posterior" in idata.groups():
@@ -103,12 +136,24 @@ def check_sampling(idata, max_tree_depth: int = 10, corr_threshold: float = 0.8,
             + (f" (most correlated: {rep.correlated[0][0]} ~ {rep.correlated[0][1]}, r={rep.correlated[0][2]:+.2f})"
                if rep.correlated else "") + "."
         )
+    worst = _worst_rhat(idata.posterior) if "posterior" in idata.groups() else None
+    if worst is not None:
+        rep.max_rhat = worst[0]
+        if worst[0] > rhat_threshold:
+            r, label, k, med_k, med_rest = worst
+            rep.messages.append(
+                f"chains disagree: R-hat {r:.2f} > {rhat_threshold} for {label}; chain {k} sits apart "
+                f"(median {med_k:.4g} against {med_rest:.4g} in the others). A chain may be stuck in another "
+                "mode (e.g. a phenology date under a flat prior) or the run is too short: use an "
+                "informative prior (a PFT table), start the chains with init_values (e.g. a MAP from "
+                "Calibration.laplace), or sample longer."
+            )
     if np.isfinite(rep.min_ebfmi) and rep.min_ebfmi < 0.3:
         rep.messages.append(
             f"low E-BFMI ({rep.min_ebfmi:.2f} < 0.3): the sampler explores energy levels poorly, typical of "
             "funnel geometry; keep hierarchies non-centred and consider tighter hyper-priors."
         )
-    if warn:  # the three sampler problems warn; correlations are reported, not warned about
+    if warn:  # the sampler problems warn; correlations are reported, not warned about
         for m in rep.messages:
             warnings.warn(m, SamplingWarning, stacklevel=stacklevel)
     if rep.correlated:
