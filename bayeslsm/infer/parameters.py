@@ -22,6 +22,15 @@ Papaspiliopoulos et al. 2007, doi:10.1214/08834230700000014; NumPyro ``examples/
     z_pft[k]        = mu_global + sd_pft  * eps_pft[k]      eps ~ Normal(0, 1), plate "pft"
     z_site[i]       = z_pft[pft(i)] + sd_site * eps_site[i]                     plate "site"
 
+Site covariates (``Hierarchy(covariates=...)``, partial pooling only): a regression of the site values on
+standardised site attributes x_i (climate, latitude, soil; coordinates of the forcing dataset along ``site``)
+shifts each site from its PFT mean, so that an unseen site gets its PFT mean *plus* what its attributes
+predict (Gelman & Hill 2007, *Data Analysis Using Regression and Multilevel/Hierarchical Models*, ch. 12.6,
+group-level predictors)::
+
+    b[j]            ~ Normal(0, coef_scale)                                     plate "covariate"
+    z_site[i]       = z_pft[pft(i)] + x_i · b + sd_site * eps_site[i]
+
 With a single PFT among the sites the PFT level is dropped (``z_pft = mu_global``): it is not
 identifiable and only adds a funnel.  ``mode="pooled"`` gives one value for every site; ``mode="unpooled"`` independent site values
 from each site's PFT prior.  Parameters outside the hierarchy are shared by all sites.
@@ -56,6 +65,12 @@ class Hierarchy:
         Use the centred parametrisation (default False: non-centred).
     pft_scale, site_scale
         HalfNormal scales of the between-PFT and between-site spreads, in unconstrained units.
+    covariates
+        Names of site attributes (coordinates of the forcing along ``site``, e.g. ``"mat"``, ``"lat"``)
+        on which the site values of every hierarchical parameter are regressed (``mode="partial"``).
+    coef_scale
+        Normal prior sd of each regression coefficient, in unconstrained units per standard deviation
+        of the covariate across the calibration sites.
     """
 
     params: tuple[str, ...] = ()
@@ -63,14 +78,50 @@ class Hierarchy:
     centered: bool = False
     pft_scale: float = 0.5
     site_scale: float = 0.3
+    covariates: tuple[str, ...] = ()
+    coef_scale: float = 0.5
 
     def __post_init__(self):
         object.__setattr__(self, "params", tuple(self.params))
+        object.__setattr__(self, "covariates", tuple(self.covariates))
+        if self.covariates and self.mode != "partial":
+            raise ValueError(f"`hierarchy.covariates` need mode 'partial'; got mode {self.mode!r}")
+        if not (np.isfinite(self.coef_scale) and self.coef_scale > 0):
+            raise ValueError(f"`hierarchy.coef_scale` must be a positive number; got {self.coef_scale!r}")
         if self.mode not in HIERARCHY_MODES:
             raise ValueError(f"`hierarchy.mode` must be one of {HIERARCHY_MODES}; got {self.mode!r}")
         for n, v in (("pft_scale", self.pft_scale), ("site_scale", self.site_scale)):
             if not (np.isfinite(v) and v > 0):
                 raise ValueError(f"`hierarchy.{n}` must be a positive number; got {v!r}")
+
+
+    def covariate_matrix(self, ds, sites, center=None, scale=None) -> np.ndarray | None:
+        """Standardised site covariates, shape (site, covariate), from coordinates of ``ds`` along ``site``.
+
+        ``center``/``scale`` default to the mean and sd across ``sites`` (pass the calibration sites'
+        values to place new sites on the same scale). ``None`` without covariates.
+        """
+        if not self.covariates:
+            return None
+        cols = []
+        for c in self.covariates:
+            if c not in ds.variables or ds[c].dims != ("site",):
+                raise ValueError(
+                    f"hierarchy covariate {c!r} must be a coordinate or variable of the forcing along `site` "
+                    f"(one value per site); found {sorted(k for k in ds.variables if ds[k].dims == ('site',))}"
+                )
+            v = np.asarray(ds[c].sel(site=list(sites)).values, dtype=float)
+            if not np.all(np.isfinite(v)):
+                raise ValueError(f"hierarchy covariate {c!r} has missing values at sites "
+                                 f"{[s for s, x in zip(sites, v) if not np.isfinite(x)]}")
+            cols.append(v)
+        X = np.stack(cols, axis=1)
+        mu = X.mean(0) if center is None else np.asarray(center, dtype=float)
+        sd = X.std(0) if scale is None else np.asarray(scale, dtype=float)
+        if np.any(~(sd > 0)):
+            raise ValueError(f"hierarchy covariates {[c for c, s in zip(self.covariates, sd) if not s > 0]} do not "
+                             "vary across the sites; drop them")
+        return (X - mu) / sd
 
 
 @dataclass(frozen=True)
@@ -151,8 +202,12 @@ def sample_parameters(
     site_pft_index: np.ndarray,
     pfts: tuple[str, ...],
     hierarchy: Hierarchy,
+    covariates: np.ndarray | None = None,
 ) -> dict[str, jnp.ndarray]:
     """NumPyro sample statements for the free parameters.
+
+    ``covariates``: standardised site covariates (site, k) (:meth:`Hierarchy.covariate_matrix`); the
+    regression coefficients are recorded as ``{name}_coef``.
 
     Returns a dict name -> constrained value, either a scalar (shared) or shape (site,).
     Deterministic sites record the constrained values under the parameter's own name; PFT-level
@@ -185,12 +240,18 @@ def sample_parameters(
                         else:
                             eps = numpyro.sample(f"_eps_{name}_pft", dist.Normal(0.0, 1.0))
                             z_pft = mu + sd_pft * eps
+                loc = z_pft[site_pft_index]
+                if covariates is not None and hierarchy.covariates:
+                    X = jnp.asarray(covariates, dtype=float)
+                    coef = numpyro.sample(f"{name}_coef", dist.Normal(0.0, hierarchy.coef_scale)
+                                          .expand([X.shape[1]]).to_event(1))
+                    loc = loc + X @ coef
                 with numpyro.plate("site", n_site, dim=-1):
                     if hierarchy.centered:
-                        z = numpyro.sample(f"_z_{name}", dist.Normal(z_pft[site_pft_index], sd_site))
+                        z = numpyro.sample(f"_z_{name}", dist.Normal(loc, sd_site))
                     else:
                         eps = numpyro.sample(f"_eps_{name}", dist.Normal(0.0, 1.0))
-                        z = z_pft[site_pft_index] + sd_site * eps
+                        z = loc + sd_site * eps
                 numpyro.deterministic(f"{name}_pft", spec.from_unconstrained(z_pft))
         else:
             key = site_pfts[0] if len(set(site_pfts)) == 1 else "__global__"
