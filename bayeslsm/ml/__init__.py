@@ -24,13 +24,28 @@ from bayeslsm.ml.external import (
     parameter_hash,
     run_ensemble,
 )
-from bayeslsm.ml.workflow import ExternalCalibration, calibrate_external, gaussian_loglik, prior_bounds
+from bayeslsm.ml.hybrid import HybridFit, HybridParams, NetworkStress, fit_hybrid, hybrid_model, stress_curve
+from bayeslsm.ml.workflow import (
+    ExternalCalibration,
+    SpecError,
+    calibrate_external,
+    gaussian_loglik,
+    prior_bounds,
+    run_emulator_spec,
+)
 
 __all__ = [
+    "HybridFit",
+    "HybridParams",
+    "NetworkStress",
+    "fit_hybrid",
+    "hybrid_model",
+    "stress_curve",
     "ActiveLearningResult",
     "DelayedAcceptanceResult",
     "ExternalCalibration",
     "PSISResult",
+    "SpecError",
     "active_learning",
     "calibrate_external",
     "delayed_acceptance",
@@ -39,6 +54,7 @@ __all__ = [
     "nuts_on_emulator",
     "prior_bounds",
     "psis_correction",
+    "run_emulator_spec",
     "weighted_summary",
     "CommandModel",
     "EnsembleResult",

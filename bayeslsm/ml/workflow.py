@@ -20,7 +20,7 @@ from bayeslsm.ml.correction import PSISResult, active_learning, nuts_on_emulator
 from bayeslsm.ml.emulators import fit_gp, fit_mlp
 from bayeslsm.ml.external import design, run_ensemble
 
-__all__ = ["ExternalCalibration", "calibrate_external", "gaussian_loglik", "prior_bounds"]
+__all__ = ["ExternalCalibration", "SpecError", "calibrate_external", "gaussian_loglik", "prior_bounds", "run_emulator_spec"]
 
 EMULATORS = {"gp": fit_gp, "mlp": fit_mlp}
 
@@ -170,3 +170,112 @@ def calibrate_external(model, priors: Mapping[str, Any], loglik: Callable, *, ou
                     seed=seed)
     return ExternalCalibration(names, {n: post[n] for n in names} | {"diverging": post["diverging"]}, psis,
                                sum(counts.values()), counts, al.history, emu, settings)
+
+
+# ---------------------------------------------------------------------------------------------------
+# the emulator workflow from a specification file (CLI: ``bayeslsm emulate``)
+
+class SpecError(ValueError):
+    """A problem in an emulator specification file (names the file, the table and the key)."""
+
+
+SPEC_SETTINGS = ("n_design", "design_method", "emulator", "rounds", "n_add", "local_fraction", "n_correct", "chains",
+                 "warmup", "draws", "seed")
+
+
+def run_emulator_spec(spec_path, out, overrides: Mapping[str, Any] | None = None, *, processes: int | None = None,
+                      progress: bool = True) -> dict:
+    """Run :func:`calibrate_external` as described by a TOML file and write the results into ``out``.
+
+    The file::
+
+        [model]                       # either a command line program ...
+        command = ["python3", "model.py", "{params}", "{outputs}"]
+        params_format = "json"        # or "csv"
+        key = "my-model-v1"           # cache key: change it when the model changes
+        # python = "package.module:function"   # ... or a Python callable
+
+        [parameters]                  # uniform priors: name = [lower, upper], in the model's order
+        LUE = [0.0005, 0.004]
+
+        [observations]
+        file = "obs.csv"              # one column per observed output (header = output names), NaN = gap
+        sigma = { NEE = 0.0002 }      # Gaussian error sd per output
+
+        [emulator]                    # optional; keys of calibrate_external (n_design, rounds, n_correct, ...)
+        n_design = 64
+
+    Writes ``posterior.nc`` (PSIS-corrected draws; attrs k̂ and exact-run counts), ``summary.json`` (emulated
+    and corrected means, sds and 90 % intervals, k̂, exact runs per stage) and the ensemble cache ``cache/``
+    (a rerun resumes from it), all atomically. Relative paths in the file are relative to the file.
+
+    Returns
+    -------
+    dict
+        The summary (as written to ``summary.json``) with the paths written.
+    """
+    import importlib
+    import json
+    import tomllib
+    from pathlib import Path
+
+    import numpyro.distributions as dist
+
+    from bayeslsm.infer.results import save
+    from bayeslsm.ml.external import CommandModel, PythonModel, _atomic_write_text
+
+    spec_path = Path(spec_path)
+    try:
+        spec = tomllib.loads(spec_path.read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise SpecError(f"{spec_path}: not valid TOML ({err})") from None
+    for table in ("model", "parameters", "observations"):
+        if not isinstance(spec.get(table), dict) or not spec[table]:
+            raise SpecError(f"{spec_path}: missing table [{table}]")
+    params = spec["parameters"]
+    for k, b in params.items():
+        if not (isinstance(b, list) and len(b) == 2 and all(isinstance(v, (int, float)) for v in b) and b[0] < b[1]):
+            raise SpecError(f"{spec_path}: [parameters] {k} must be [lower, upper] with lower < upper; got {b!r}")
+    names = tuple(params)
+    m = spec["model"]
+    if ("command" in m) == ("python" in m):
+        raise SpecError(f"{spec_path}: [model] needs exactly one of 'command' or 'python'; got {sorted(m)}")
+    if "command" in m:
+        model = CommandModel(m["command"], names, params_format=m.get("params_format", "json"),
+                             key=m.get("key", ""), timeout=m.get("timeout"))
+    else:
+        mod, _, fn = str(m["python"]).partition(":")
+        try:
+            func = getattr(importlib.import_module(mod), fn)
+        except (ImportError, AttributeError) as err:
+            raise SpecError(f"{spec_path}: [model] python = {m['python']!r} cannot be imported ({err})") from None
+        model = PythonModel(func, names, key=m.get("key", ""))
+    o = spec["observations"]
+    if "file" not in o or "sigma" not in o:
+        raise SpecError(f"{spec_path}: [observations] needs 'file' and 'sigma'")
+    ofile = (spec_path.parent / o["file"]).resolve()
+    data = np.genfromtxt(ofile, delimiter=",", names=True, dtype=float, ndmin=1)
+    if data.dtype.names is None:
+        raise SpecError(f"{ofile}: expected a header line with output names")
+    keys = sorted(o["sigma"])
+    missing = [k for k in keys if k not in data.dtype.names]
+    if missing:
+        raise SpecError(f"{ofile}: no column for outputs {missing} named in [observations] sigma; found {list(data.dtype.names)}")
+    y = np.concatenate([data[k] for k in keys])
+    sig = np.concatenate([np.full(len(data), float(o["sigma"][k])) for k in keys])
+    settings = dict(spec.get("emulator", {}))
+    unknown = sorted(set(settings) - set(SPEC_SETTINGS) - {"options"})
+    if unknown:
+        raise SpecError(f"{spec_path}: unknown [emulator] keys {unknown}; expected some of {list(SPEC_SETTINGS)}")
+    settings.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    priors = {k: dist.Uniform(float(b[0]), float(b[1])) for k, b in params.items()}
+    opts = settings.pop("options", None)
+    res = calibrate_external(model, priors, gaussian_loglik(y, sig), outputs=keys, emulator_options=opts,
+                             cache_dir=out / "cache", processes=processes, progress=progress, **settings)
+    summary = res.summary()
+    summary["history"] = res.history
+    post = save(res.to_inference_data(seed=int(settings.get("seed", 0))), out / "posterior.nc")
+    _atomic_write_text(out / "summary.json", json.dumps(summary, indent=1, default=float) + "\n")
+    return {**summary, "posterior": str(post), "summary_path": str(out / "summary.json")}
