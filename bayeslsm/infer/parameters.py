@@ -46,7 +46,7 @@ import numpy as np
 import numpyro
 import numpyro.distributions as dist
 
-__all__ = ["Hierarchy", "ZPrior", "z_prior", "sample_parameters"]
+__all__ = ["Hierarchy", "ZPrior", "predict_site_parameter", "z_prior", "sample_parameters"]
 
 HIERARCHY_MODES = ("partial", "pooled", "unpooled")
 
@@ -259,3 +259,53 @@ def sample_parameters(
         x = numpyro.deterministic(name, spec.from_unconstrained(z))
         out[name] = x
     return out
+
+
+def predict_site_parameter(posterior, cal, name: str, pft: str | None = None,
+                           covariates: Mapping[str, float] | None = None, seed: int = 0) -> np.ndarray:
+    """Posterior predictive draws of parameter ``name`` at a site that was not calibrated.
+
+    ``z_new = z_pft[pft] + x_new · b + sd_site · eps`` with ``eps ~ Normal(0, 1)``, one draw per posterior
+    draw (the hierarchy's own model, module docstring); ``x_new`` are the site's covariates standardised with
+    the calibration sites' mean and sd. Without covariates in the hierarchy this is the PFT-level prediction.
+
+    Parameters
+    ----------
+    posterior
+        The ``posterior`` group (``xarray.Dataset``) of a hierarchical calibration.
+    cal
+        The :class:`~bayeslsm.infer.Calibration` that produced it.
+    name
+        A hierarchical parameter.
+    pft
+        The new site's PFT (default: the only PFT of the calibration).
+    covariates
+        Covariate name -> value at the new site (every name in ``cal.hierarchy.covariates``).
+
+    Returns
+    -------
+    numpy.ndarray
+        Draws (chain * draw,) of the parameter in physical units.
+    """
+    h = cal.hierarchy
+    if name not in h.params:
+        raise ValueError(f"{name!r} is not a hierarchical parameter; expected one of {list(h.params)}")
+    pft = pft if pft is not None else (cal.pfts[0] if len(cal.pfts) == 1 else None)
+    if pft not in cal.pfts:
+        raise ValueError(f"`pft` must be one of the calibrated PFTs {list(cal.pfts)}; got {pft!r}")
+    spec = cal.catalogue.parameters[name]
+    z_pft = np.asarray(spec.to_unconstrained(np.asarray(posterior[f"{name}_pft"].values)))[..., cal.pfts.index(pft)]
+    z = z_pft.reshape(-1)
+    if h.covariates:
+        covariates = dict(covariates or {})
+        missing = [c for c in h.covariates if c not in covariates]
+        if missing:
+            raise ValueError(f"`covariates` of the new site lack {missing}; the hierarchy regresses on {list(h.covariates)}")
+        X = np.stack([np.asarray(cal.forcing_ds[c].sel(site=list(cal.sites)).values, dtype=float)
+                      for c in h.covariates], axis=1)
+        x_new = (np.array([covariates[c] for c in h.covariates]) - X.mean(0)) / X.std(0)
+        coef = np.asarray(posterior[f"{name}_coef"].values).reshape(z.size, -1)
+        z = z + coef @ x_new
+    sd = np.asarray(posterior[f"{name}_sd_site"].values).reshape(-1)
+    z = z + sd * np.random.default_rng(seed).standard_normal(z.size)
+    return np.asarray(spec.from_unconstrained(z))
