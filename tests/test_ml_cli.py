@@ -38,11 +38,10 @@ def _files(tmp_path, sigma=0.05):
         sigma = {{ y = {sigma} }}
         [emulator]
         n_design = 16
-        rounds = 1
-        n_add = 8
+        rounds = 0
         n_correct = 40
         chains = 1
-        warmup = 200
+        warmup = 150
         draws = 300
     """)
     (tmp_path / "spec.toml").write_text(spec)
@@ -55,8 +54,8 @@ def test_emulate_command(tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["emulate", str(spec), "--out", str(out), "--processes", "2", "--no-progress"]) == 0
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["n_exact"] == 16 + 8 + 40
-    assert summary["n_exact_by_stage"] == {"design": 16, "active_learning": 8, "correction": 40}
+    assert summary["n_exact"] == 16 + 40
+    assert summary["n_exact_by_stage"] == {"design": 16, "active_learning": 0, "correction": 40}
     assert summary["khat"] < 0.7  # k-hat may be negative (light-tailed weights)
     # a linear-Gaussian problem with flat priors: the exact posterior is N(least squares, sigma^2 (A'A)^-1)
     # (its mass is far inside the bounds). Tolerance: 4 Monte Carlo standard errors, sd / sqrt(PSIS ESS).
@@ -73,7 +72,7 @@ def test_emulate_command(tmp_path, capsys):
     assert "k-hat" in capsys.readouterr().out
     # rerun: the ensemble cache holds every design and correction point already
     n_cached = len(list((out / "cache").glob("*.npz")))
-    assert n_cached == 16 + 8 + 40
+    assert n_cached == 16 + 40
 
 
 def test_emulate_bad_spec(tmp_path, capsys):
