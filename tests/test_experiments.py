@@ -334,7 +334,7 @@ def test_heldout_pass_continues_the_calibration(fr_pue_run):
     """Over the calibration days, the held-out pass reproduces the calibration's own posterior predictions."""
     import jax
 
-    from bayeslsm.experiments import _posterior_substitutions, _predictive_fn, _run_batches
+    from bayeslsm.experiments.skill import _posterior_substitutions, _predictive_fn, _run_batches
     from bayeslsm.infer import load
 
     idata = load(fr_pue_run / "posterior.nc")
