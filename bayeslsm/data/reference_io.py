@@ -272,6 +272,8 @@ def _read_rows(path: Path, required: Sequence[str]) -> tuple[list[str], list[lis
         raise DriverFileError(path, f"cannot read the file ({err.strerror})") from None
     if not text.strip():
         raise DriverFileError(path, f"the file is empty; expected a header with columns {list(required)} and one row per day")
+    if "\x00" in text:
+        raise DriverFileError(path, f"expected CSV text; found a NUL byte at offset {text.index(chr(0))} (a binary file?)")
     try:
         rows = [r for r in csv.reader(io.StringIO(text)) if r]
     except csv.Error as err:
@@ -295,9 +297,10 @@ def _read_rows(path: Path, required: Sequence[str]) -> tuple[list[str], list[lis
         raise DriverFileError(path, f"the file has a header ({len(header)} columns) but no data rows")
     for i, row in enumerate(data):
         if len(row) != len(header):
+            last = " (the last row: is the file truncated?)" if i == len(data) - 1 else ""
             raise DriverFileError(
-                path, f"the row has {len(row)} fields; the header has {len(header)} (rows must all have the same length)",
-                line=i + 2,
+                path, f"the row has {len(row)} fields; the header has {len(header)} (rows must all have the same "
+                f"length){last}", line=i + 2,
             )
     return header, data
 
@@ -373,6 +376,16 @@ def _check_range(path: Path, values: np.ndarray, column: str, lo: float | None, 
         raise DriverFileError(path, f"expected {what}; found {values[i]!r}", column=column, line=i + 2)
 
 
+def _check_plausible(path: Path, values: np.ndarray, column: str, name: str) -> None:
+    """Registry plausibility (:mod:`bayeslsm.data.plausibility`): unit mistakes such as W m-2 for MJ m-2 d-1."""
+    from bayeslsm.data.plausibility import implausible
+
+    problem = implausible(values, name)
+    if problem is not None:
+        line = None if problem.index is None else problem.index + 2
+        raise DriverFileError(path, problem.message, column=column, line=line)
+
+
 # ---------------------------------------------------------------------------------------------------
 # readers
 
@@ -445,6 +458,8 @@ def read_dalec_drivers(path: str | Path, *, model: str = "dalec2") -> DalecDrive
     if model == "dalec2_water":
         _check_range(path, cols["precip"], "precip_mm_d", 0.0, None, "precipitation >= 0 mm d-1")
         _check_range(path, cols["vpd"], "vpd_kPa", 0.0, None, "a vapour pressure deficit >= 0 kPa")
+    for col, name in spec.items():
+        _check_plausible(path, cols[name], col, name)
     return DalecDrivers(path=path, dates=dates, columns=cols)
 
 
@@ -484,6 +499,7 @@ def read_vsem_par(path: str | Path) -> VsemDrivers:
     _check_step(path, day, "day")
     par = _numbers(path, header, data, "PAR_MJ_m2_d")
     _check_range(path, par, "PAR_MJ_m2_d", 0.0, None, "PAR >= 0 MJ m-2 d-1")
+    _check_plausible(path, par, "PAR_MJ_m2_d", "par")
     return VsemDrivers(path=path, dates=dates, day=day.astype(np.int64), par=par)
 
 
