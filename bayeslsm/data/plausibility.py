@@ -21,7 +21,7 @@ import numpy as np
 
 from bayeslsm.data.variables import PLAUSIBLE, variable
 
-__all__ = ["MIN_DAYS_FOR_STATISTICS", "Implausible", "implausible"]
+__all__ = ["MIN_DAYS_FOR_STATISTICS", "Implausible", "OutOfBoundsWarning", "implausible"]
 
 MIN_DAYS_FOR_STATISTICS = 365
 """A record must span this many days (and have 300 finite values) for the seasonal max and mean checks."""
@@ -93,3 +93,8 @@ def implausible(values: np.ndarray, name: str, *, scale: float = 1.0, file_units
             if bounds is not None and not bounds[0] <= x <= bounds[1]:
                 return out(stat, x, bounds[0], bounds[1], None)
     return None
+
+
+class OutOfBoundsWarning(UserWarning):
+    """A value outside its plausible or catalogue range, accepted because the user allowed it
+    (``--allow-out-of-bounds``, ``allow_out_of_bounds=True``)."""

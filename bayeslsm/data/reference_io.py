@@ -68,8 +68,10 @@ __all__ = [
     "DalecDrivers",
     "DriverFileError",
     "ParameterSet",
+    "OutputFolderError",
     "ParamsFileError",
     "VsemDrivers",
+    "check_output_dir",
     "check_output_path",
     "read_dalec_drivers",
     "read_params",
@@ -243,11 +245,14 @@ class ParameterSet:
         The required parameters (and initial pools) as floats, in the order asked for.
     lat : float or None
         Latitude [degrees_north]: the ``lat`` argument of :func:`read_params`, else ``lat_deg`` of the file.
+    unknown : tuple of str
+        Names in the file's ``parameters`` that were not asked for (ignored; a caller may refuse them).
     """
 
     path: Path
     parameters: dict[str, float]
     lat: float | None
+    unknown: tuple[str, ...] = ()
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -602,7 +607,8 @@ def read_params(
         )
     else:
         lat_value = None
-    return ParameterSet(path=path, parameters=values, lat=lat_value)
+    unknown = tuple(sorted(str(k) for k in params if k not in values))
+    return ParameterSet(path=path, parameters=values, lat=lat_value, unknown=unknown)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -625,6 +631,77 @@ def check_output_path(path: str | Path) -> Path:
     parent = path.parent
     if not parent.is_dir():
         raise FileNotFoundError(f"cannot write '{path}': folder '{parent}' does not exist")
+    return path
+
+
+class OutputFolderError(OSError):
+    """An output folder that cannot take a run's outputs: not a folder, not writable, or not empty without
+    ``overwrite`` (or ``resume``)."""
+
+
+CHECKPOINT_PREFIX = "checkpoint"
+"""Names of entries that mark a resumable run (``checkpoint*``): a folder holding one is accepted with
+``resume=True``."""
+
+
+def check_output_dir(path: str | Path, *, overwrite: bool = False, resume: bool = False) -> Path:
+    """Check, before any data is read or any sampling starts, that ``path`` can take a run's outputs.
+
+    The folder must be writable (its nearest existing ancestor, when it does not exist yet; nothing is
+    created) and either absent, empty, or allowed: ``overwrite=True`` replaces the outputs it holds (each file
+    is replaced atomically when rewritten; other files stay), ``resume=True`` continues the run whose
+    checkpoint it holds (validated by the resume logic, not here).
+
+    Parameters
+    ----------
+    path
+        The output folder.
+    overwrite, resume
+        Accept a non-empty folder; at most one of them.
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    OutputFolderError
+        ``path`` is a file, is not writable, or is not empty and neither flag is given.
+
+    Examples
+    --------
+    >>> check_output_dir("runs/new")  # doctest: +SKIP
+    PosixPath('runs/new')
+    """
+    path = Path(path)
+    if overwrite and resume:
+        raise ValueError("`overwrite` and `resume` exclude each other: resume continues the outputs that overwrite "
+                         "would replace")
+    if path.exists() and not path.is_dir():
+        raise OutputFolderError(f"output folder '{path}': expected a folder; found a file")
+    probe = path
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        raise OutputFolderError(f"output folder '{path}': cannot be created, '{probe}' is a file")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".bayeslsm-write-test.", dir=probe)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as err:
+        raise OutputFolderError(f"output folder '{path}': '{probe}' is not writable ({err.strerror}); "
+                                f"expected a folder you can write to") from None
+    if path.is_dir() and not (overwrite or resume):
+        entries = sorted(p.name for p in path.iterdir())
+        if entries:
+            shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
+            hint = "pass --overwrite (overwrite=True) to replace its outputs, or choose a new folder"
+            if any(e.startswith(CHECKPOINT_PREFIX) for e in entries):
+                hint = "it holds a checkpoint: pass --resume to continue that run, or " + hint
+            raise OutputFolderError(f"output folder '{path}' is not empty ({len(entries)} entries: {shown}); "
+                                    f"expected a new or empty folder: {hint}")
     return path
 
 
