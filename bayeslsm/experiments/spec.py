@@ -593,7 +593,7 @@ def _parameters(p: Mapping, path, catalogue, allow: bool = False) -> tuple[tuple
         if n in free:
             raise ExperimentError(path, key, f"parameter {n!r} is both free and fixed")
         fixed_out[n] = _bounded(v, key, path, specs[n].lower, specs[n].upper, allow,
-                                f"{n} within its catalogue bounds [{specs[n].unit}]")
+                                f"{n} [{specs[n].unit}] (catalogue bounds)")
     fbp = p.get("fixed_by_pft", {})
     if not isinstance(fbp, Mapping):
         raise ExperimentError(path, "parameters.fixed_by_pft", f"expected a table {{name = {{PFT = value}}}}; "
@@ -612,7 +612,7 @@ def _parameters(p: Mapping, path, catalogue, allow: bool = False) -> tuple[tuple
                 raise ExperimentError(path, f"{key}.{pft}", f"unknown PFT {pft!r}; expected one of "
                                                             f"{sorted(catalogue.pfts)}")
         fbp_out[n] = MappingProxyType({pft: _bounded(v, f"{key}.{pft}", path, specs[n].lower, specs[n].upper, allow,
-                                                     f"{n} within its catalogue bounds [{specs[n].unit}]")
+                                                     f"{n} [{specs[n].unit}] (catalogue bounds)")
                                        for pft, v in table.items()})
     return tuple(free), fixed_out, fbp_out
 
