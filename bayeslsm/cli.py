@@ -246,7 +246,8 @@ def _check_parameters(args: argparse.Namespace, pset: Any) -> None:
                             f"{spec.upper:g}] {spec.unit}")
     if not problems:
         return
-    msg = f"file '{pset.path}': " + "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
+    more = f"; and {len(problems) - 3} more" if len(problems) > 3 else ""
+    msg = f"file '{pset.path}': " + "; ".join(problems[:3]) + more
     if not args.allow_out_of_bounds:
         raise CommandError(msg + " (pass --allow-out-of-bounds to run anyway)")
     warnings.warn(msg + " (accepted: --allow-out-of-bounds)", OutOfBoundsWarning, stacklevel=3)

@@ -60,6 +60,13 @@ or entirely empty (FluxDataKit 26-site files, ``LE_F_MDS_QC`` at FI-Ken/FI-Qvd) 
 unfiltered and ``qc_missing`` decides whether that warns, passes or raises; the variable's
 ``qc_applied`` attribute says which happened.
 
+Plausibility: every forcing and flux column is checked in its file units against the registry's ranges
+(:data:`bayeslsm.data.variables.PLAUSIBLE`, via :mod:`bayeslsm.data.plausibility`): each value against
+physical limits and, for a record of a year or more, the seasonal maximum and the mean, so that SW_IN in
+MJ m-2 d-1, VPD in kPa, precipitation in m or LE in MJ m-2 d-1 is a :class:`UnitsError` naming the column.
+Infinite values, negative precipitation, non-UTF-8 or binary files, a truncated last row, and a ``site``
+argument that contradicts the site in the file name are named errors too.
+
 Fill values ``-9999`` and ``NA`` become NaN. The time axis is the day's date (FLUXNET days are local
 standard time days); it must be consecutive daily steps without duplicates.
 

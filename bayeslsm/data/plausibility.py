@@ -42,7 +42,8 @@ def _fmt(x: float | None) -> str:
     return "-inf" if x is None else f"{x:.4g}"
 
 
-def implausible(values: np.ndarray, name: str, *, scale: float = 1.0, file_units: str | None = None) -> Implausible | None:
+def implausible(values: np.ndarray, name: str, *, scale: float = 1.0,
+                file_units: str | None = None) -> Implausible | None:
     """The first failed plausibility check of daily ``values`` of variable ``name``, or ``None``.
 
     Parameters

@@ -25,8 +25,12 @@ Validation is eager and every problem is a :class:`DriverFileError` (a ``ValueEr
 column or parameter, the line, what was expected and what was found: missing columns, empty files, rows of
 the wrong length, unparseable dates or numbers, NaN and infinite values, non-daily steps (dates not
 consecutive, ``deltat_days`` != 1, ``run_day``/``day`` not increasing by 1), ``doy`` that disagrees with the
-date, fractions outside [0, 1], negative PAR/precipitation/VPD; in ``params.json`` invalid JSON, missing
-parameters, non-numeric or non-finite values and a missing or invalid latitude.
+date, fractions outside [0, 1], negative PAR/precipitation/VPD, values implausible for the column's units
+(the registry's ranges, :data:`bayeslsm.data.variables.PLAUSIBLE`: e.g. ``swrad_MJ_m2_d`` in W m-2, ``vpd_kPa``
+in hPa, ``precip_mm_d`` in m), non-UTF-8 or binary files and a truncated last row; in ``params.json`` invalid
+JSON, missing parameters, non-numeric or non-finite values and a missing or invalid latitude (names not asked
+for are reported in :attr:`ParameterSet.unknown`).  :func:`check_output_dir` checks a run's output folder
+before any work.
 
 Numbers are parsed with Python's correctly rounded ``float`` and written with ``repr`` (the shortest
 string that round-trips), so a read-write cycle is exact.  Writers are atomic: a temporary file in the
@@ -278,7 +282,8 @@ def _read_rows(path: Path, required: Sequence[str]) -> tuple[list[str], list[lis
     if not text.strip():
         raise DriverFileError(path, f"the file is empty; expected a header with columns {list(required)} and one row per day")
     if "\x00" in text:
-        raise DriverFileError(path, f"expected CSV text; found a NUL byte at offset {text.index(chr(0))} (a binary file?)")
+        raise DriverFileError(path, f"expected CSV text; found a NUL byte at offset {text.index(chr(0))} "
+                                    f"(a binary file?)")
     try:
         rows = [r for r in csv.reader(io.StringIO(text)) if r]
     except csv.Error as err:
