@@ -4,10 +4,12 @@ Usage
 -----
 ::
 
-    bayeslsm simulate MODEL --drivers CSV --params JSON --out CSV [--lat DEG]
-    bayeslsm demo [--out DIR] [--chains N] [--warmup N] [--draws N] [--seed N] [--no-progress]
-    bayeslsm run EXPERIMENT.toml --out DIR [--chains N] [--warmup N] [--draws N] [--seed N] [--max-tree-depth N]
-                 [--sites SITE ...] [--calibration START END] [--validation START END] [--no-progress]
+    bayeslsm simulate MODEL --drivers CSV --params JSON --out CSV [--lat DEG] [--allow-out-of-bounds]
+                 [--allow-invalid-output]
+    bayeslsm demo [--out DIR] [--overwrite] [--chains N] [--warmup N] [--draws N] [--seed N] [--no-progress]
+    bayeslsm run EXPERIMENT.toml --out DIR [--overwrite] [--chains N] [--warmup N] [--draws N] [--seed N]
+                 [--max-tree-depth N] [--sites SITE ...] [--calibration START END] [--validation START END]
+                 [--allow-out-of-bounds] [--no-progress]
     bayeslsm report DIR/posterior.nc [--out DIR]
     bayeslsm emulate SPEC.toml --out DIR [--n-design N] [--rounds N] [--n-correct N] [--processes N] [--seed N]
     bayeslsm --version
@@ -20,7 +22,10 @@ calibration, ``posterior.nc``, held-out skill (``skill.json``) and the report; `
 figures and ``report.md`` of a saved run (:func:`bayeslsm.experiments.write_experiment_report`).
 
 A problem with the user's files or arguments is one line on stderr naming the file and the column or
-parameter, and exit status 2 (no traceback); success is status 0.
+parameter, and exit status 2 (no traceback); success is status 0.  Values outside their catalogue bounds or
+the registry's plausible range are errors unless ``--allow-out-of-bounds`` turns them into warnings;
+``simulate`` refuses negative pools and non-finite outputs unless ``--allow-invalid-output``.  ``run`` and
+``demo`` check the output folder (writable; new, empty or ``--overwrite``) before reading any data.
 
 Adding a command
 ----------------
@@ -132,6 +137,20 @@ def _positive_int(text: str) -> int:
     return value
 
 
+SEED_MAX = 2**32 - 1
+"""Largest ``--seed`` (numpy's legacy ``RandomState`` and 32-bit JAX keys take [0, 2**32 - 1])."""
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number in [0, {SEED_MAX}]; got {text!r}") from None
+    if not 0 <= value <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"expected a seed in [0, {SEED_MAX}] (2**32 - 1); got {value}")
+    return value
+
+
 # ---------------------------------------------------------------------------------------------------
 # simulate
 
@@ -158,6 +177,10 @@ def required_parameters(model: Any) -> list[str]:
             help="output CSV (written atomically; its folder must exist)"),
         arg("--lat", type=_latitude, metavar="DEG",
             help="site latitude [degrees north]; overrides 'lat_deg' of the params file (DALEC only)"),
+        arg("--allow-out-of-bounds", action="store_true",
+            help="warn (instead of failing) on parameters outside the catalogue bounds or unknown to the model"),
+        arg("--allow-invalid-output", action="store_true",
+            help="write outputs with negative pools or non-finite values with a warning (instead of failing)"),
     ],
 )
 def simulate(args: argparse.Namespace) -> int:
@@ -183,29 +206,74 @@ def simulate(args: argparse.Namespace) -> int:
         drivers = rio.read_dalec_drivers(args.drivers, model=args.model)
         pset = rio.read_params(args.params, required_parameters(model), need_lat=True, lat=args.lat)
         forcing = model.forcing_from_arrays(**drivers.forcing_arrays(), lat=pset.lat)
+    _check_parameters(args, pset)
     values = pset.parameters
     result = run(model, model.params(values), forcing, model.initial_state(values))
     outputs = {k: np.asarray(v, dtype=float) for k, v in result._asdict().items()}
 
     if args.model == "vsem":
         columns = list(rio.VSEM_OUTPUT_COLUMNS)
-        rio.write_vsem_outputs(out_path, drivers, outputs)
     else:
         extra = [k for k in model.Outputs._fields if k not in rio.DALEC_OUTPUT_COLUMNS and k != "removal"]
         columns = [*rio.DALEC_OUTPUT_COLUMNS, *extra]
+    problem = _invalid_outputs(args, outputs, columns)
+    if problem and not args.allow_invalid_output:
+        raise CommandError(f"{problem}; nothing written to '{out_path}' (pass --allow-invalid-output to write it)")
+    if args.model == "vsem":
+        rio.write_vsem_outputs(out_path, drivers, outputs)
+    else:
         rio.write_dalec_outputs(out_path, drivers, outputs, extra_columns=extra)
+    if problem:
+        warnings.warn(f"{problem} (written: --allow-invalid-output)", RuntimeWarning, stacklevel=2)
+    print(f"{PROG} simulate: wrote {out_path} ({drivers.n} days x {len(columns)} columns, model {args.model})")
+    return 0
+
+
+def _check_parameters(args: argparse.Namespace, pset: Any) -> None:
+    """Parameters unknown to the model or outside the catalogue bounds: an error, or a warning with
+    ``--allow-out-of-bounds``."""
+    from bayeslsm.data.plausibility import OutOfBoundsWarning
+    from bayeslsm.priors.catalogue import load_catalogue
+
+    specs = load_catalogue(args.model).parameters
+    problems = []
+    if pset.unknown:
+        problems.append(f"parameter(s) {list(pset.unknown)} are not parameters of {args.model} (typo?); expected "
+                        f"names among {list(pset.parameters)}")
+    for name, v in pset.parameters.items():
+        spec = specs.get(name)
+        if spec is not None and not spec.lower <= v <= spec.upper:
+            problems.append(f"parameter {name!r} = {v!r} is outside its catalogue bounds [{spec.lower:g}, "
+                            f"{spec.upper:g}] {spec.unit}")
+    if not problems:
+        return
+    more = f"; and {len(problems) - 3} more" if len(problems) > 3 else ""
+    msg = f"file '{pset.path}': " + "; ".join(problems[:3]) + more
+    if not args.allow_out_of_bounds:
+        raise CommandError(msg + " (pass --allow-out-of-bounds to run anyway)")
+    warnings.warn(msg + " (accepted: --allow-out-of-bounds)", OutOfBoundsWarning, stacklevel=3)
+
+
+def _invalid_outputs(args: argparse.Namespace, outputs: dict, columns: list[str]) -> str | None:
+    """A description of non-finite outputs or negative pools (registry units gC m-2, kg m-2, mm), or None."""
+    import numpy as np
+
+    from bayeslsm.data.variables import variable
+
     bad = [c for c in columns if c in outputs and not np.isfinite(outputs[c]).all()]
     if bad:
         first = min(int(np.flatnonzero(~np.isfinite(outputs[c]))[0]) for c in bad) + 1
         hint = "tauV, tauS and tauR must be > 0" if args.model == "vsem" else "clspan must be > 1, pools > 0"
-        warnings.warn(
-            f"{args.model}: output columns {bad} have non-finite values from day {first} on (written as nan/inf); "
-            f"check the parameters in '{args.params}' (e.g. {hint})",
-            RuntimeWarning,
-            stacklevel=2,
-        )
-    print(f"{PROG} simulate: wrote {out_path} ({drivers.n} days x {len(columns)} columns, model {args.model})")
-    return 0
+        return (f"{args.model}: output columns {bad} have non-finite values from day {first} on; expected finite "
+                f"outputs: check the parameters in '{args.params}' (e.g. {hint})")
+    pools = [c for c in columns if c in outputs and variable(c, args.model).units in ("gC m-2", "kg m-2", "mm")]
+    neg = {c: float(outputs[c].min()) for c in pools if outputs[c].min() < 0.0}
+    if neg:
+        c = next(iter(neg))
+        day = int(np.flatnonzero(outputs[c] < 0.0)[0]) + 1
+        return (f"{args.model}: pools {sorted(neg)} become negative (e.g. {c} = {neg[c]:.4g} on day {day}); expected "
+                f"pools >= 0: check the parameters and initial pools in '{args.params}'")
+    return None
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -216,19 +284,24 @@ def simulate(args: argparse.Namespace) -> int:
     "demo",
     help="run the DALEC2 + water twin experiment (NUTS) and write posterior.nc, summary.json, report.md",
     arguments=[
-        arg("--out", type=Path, default=Path("demo_out"), metavar="DIR", help="output folder (default: demo_out)"),
+        arg("--out", type=Path, default=Path("demo_out"), metavar="DIR",
+            help="output folder, new or empty (default: demo_out)"),
+        arg("--overwrite", action="store_true", help="write into a non-empty output folder (replaces its outputs)"),
         arg("--chains", type=_positive_int, default=4, metavar="N", help="NUTS chains (default: 4)"),
         arg("--warmup", type=_positive_int, default=400, metavar="N", help="warm-up iterations per chain (default: 400)"),
         arg("--draws", type=_positive_int, default=400, metavar="N", help="draws per chain (default: 400)"),
-        arg("--seed", type=int, default=0, metavar="N", help="random seed of data generation and sampling (default: 0)"),
+        arg("--seed", type=_seed, default=0, metavar="N",
+            help="random seed of data generation and sampling, 0 to 2**32-1 (default: 0)"),
         arg("--no-progress", action="store_true", help="no progress bars"),
     ],
 )
 def demo(args: argparse.Namespace) -> int:
     """Generate three years of weather, simulate DALEC2 + water, add noisy and biased NEE, LE and LAI
     observations with gaps, and recover about a dozen parameters with NUTS (bayeslsm.demo.run_demo)."""
+    from bayeslsm.data.reference_io import check_output_dir
     from bayeslsm.demo import run_demo
 
+    check_output_dir(args.out, overwrite=args.overwrite)  # before generating data or sampling
     run_demo(out=args.out, chains=args.chains, warmup=args.warmup, draws=args.draws, seed=args.seed,
              progress=not args.no_progress)
     return 0
@@ -244,11 +317,14 @@ def demo(args: argparse.Namespace) -> int:
     arguments=[
         arg("experiment", metavar="EXPERIMENT.toml",
             help="experiment file (format: bayeslsm.experiments), or the name of a shipped one, e.g. fr-pue"),
-        arg("--out", required=True, type=Path, metavar="DIR", help="output folder (created)"),
+        arg("--out", required=True, type=Path, metavar="DIR", help="output folder, new or empty (created)"),
+        arg("--overwrite", action="store_true", help="write into a non-empty output folder (replaces its outputs)"),
+        arg("--allow-out-of-bounds", action="store_true",
+            help="warn (instead of failing) on fixed parameters or constant forcing outside their ranges"),
         arg("--chains", type=_positive_int, metavar="N", help="NUTS chains (default: the file's [sampler])"),
         arg("--warmup", type=_positive_int, metavar="N", help="warm-up iterations per chain (default: the file's)"),
         arg("--draws", type=_positive_int, metavar="N", help="draws per chain (default: the file's)"),
-        arg("--seed", type=int, metavar="N", help="random seed (default: the file's)"),
+        arg("--seed", type=_seed, metavar="N", help="random seed, 0 to 2**32-1 (default: the file's)"),
         arg("--max-tree-depth", type=_positive_int, metavar="N", help="NUTS maximum tree depth (default: the file's)"),
         arg("--sites", nargs="+", metavar="SITE", help="run only these sites (ids from the file)"),
         arg("--calibration", nargs=2, metavar=("START", "END"),
@@ -269,7 +345,8 @@ def run(args: argparse.Namespace) -> int:
                  "sites": args.sites, "calibration": args.calibration, "validation": args.validation,
                  "progress": not args.no_progress}
     try:
-        res = run_experiment(args.experiment, args.out, {k: v for k, v in overrides.items() if v is not None})
+        res = run_experiment(args.experiment, args.out, {k: v for k, v in overrides.items() if v is not None},
+                             overwrite=args.overwrite, allow_out_of_bounds=args.allow_out_of_bounds)
     except ExperimentError as err:
         raise CommandError(str(err)) from None
     samp, wall = res["sampling"], res["wall_seconds"]
@@ -369,8 +446,12 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     """Exception types reported as one line and exit status 2 (imported lazily)."""
     from bayeslsm.data.fluxnet import DataFileError
     from bayeslsm.data.reference_io import DriverFileError
+    from bayeslsm.experiments.spec import ExperimentError
+    from bayeslsm.infer.results import ResultsFileError
+    from bayeslsm.infer.validate import InitialPointError
 
-    return (CommandError, DriverFileError, DataFileError, OSError)
+    return (CommandError, DriverFileError, DataFileError, ExperimentError, ResultsFileError, InitialPointError,
+            OSError)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

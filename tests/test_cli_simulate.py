@@ -26,6 +26,7 @@ import pytest
 from bayeslsm import __version__
 from bayeslsm.cli import COMMANDS, main, required_parameters
 from bayeslsm.data import reference_io as rio
+from bayeslsm.data.plausibility import OutOfBoundsWarning
 from bayeslsm.data.variables import variable
 from bayeslsm.lsm import DALEC2, DALEC2Water
 
@@ -84,9 +85,18 @@ def test_vsem_golden_in_process(reference_dir, tmp_path, capsys):
 
 @pytest.mark.parametrize("case", ["FR-Pue_2000-2004/edinburgh_mean", "FI-Ken_2018-2020/random_2"])
 def test_dalec_golden_in_process(reference_dir, tmp_path, case):
+    """random_2 has d_onset and d_fall beyond the catalogue's [0, 365.25] d (the reference generator draws them
+    from a wider range): it runs only with --allow-out-of-bounds, and warns."""
     case_dir = reference_dir / "dalec" / case
     out = tmp_path / "dalec.csv"
-    assert _simulate("dalec2", case_dir.parent / "drivers.csv", case_dir / "params.json", out) == 0
+    if case.endswith("random_2"):
+        assert _simulate("dalec2", case_dir.parent / "drivers.csv", case_dir / "params.json", out) == 2
+        with pytest.warns(OutOfBoundsWarning, match=r"'d_onset' = 658.9.* outside its catalogue bounds"):
+            rc = _simulate("dalec2", case_dir.parent / "drivers.csv", case_dir / "params.json", out,
+                           "--allow-out-of-bounds")
+        assert rc == 0
+    else:
+        assert _simulate("dalec2", case_dir.parent / "drivers.csv", case_dir / "params.json", out) == 0
     got, ref = pd.read_csv(out), pd.read_csv(case_dir / "outputs.csv")
     assert list(got.columns) == list(ref.columns) == list(rio.DALEC_OUTPUT_COLUMNS)
     _assert_index_columns_exact(got, ref)
@@ -109,7 +119,8 @@ def test_executable_reproduces_golden_case(reference_dir, tmp_path):
     case = reference_dir / "dalec" / "FI-Ken_2018-2020" / "random_1"
     res = subprocess.run(
         [str(exe), "simulate", "dalec2", "--drivers", str(case.parent / "drivers.csv"),
-         "--params", str(case / "params.json"), "--out", "outputs.csv"],
+         "--params", str(case / "params.json"), "--out", "outputs.csv",
+         "--allow-out-of-bounds"],  # random_1: d_onset, d_fall beyond the catalogue's [0, 365.25] d
         cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False,
     )
     assert res.returncode == 0, res.stderr
@@ -288,18 +299,27 @@ def test_vsem_bad_inputs(reference_dir, tmp_path, capsys):
     assert rc == 2 and "--lat applies to DALEC models only" in err
 
 
-def test_non_finite_outputs_warn_and_are_written(reference_dir, tmp_path, capsys):
-    """Parameters that break the model (tauV = 0 divides by zero) give a RuntimeWarning naming the columns,
-    the first bad day and the params file; the run still writes its (nan/inf) rows."""
+def test_non_finite_outputs_fail_unless_allowed(reference_dir, tmp_path, capsys):
+    """Parameters that break the model (tauV = 0 divides by zero, outside the catalogue bounds too) are refused
+    (exit 2, nothing written); with --allow-out-of-bounds --allow-invalid-output a RuntimeWarning names the
+    columns, the first bad day and the params file, and the (nan/inf) rows are written."""
     src = reference_dir / "vsem" / "FR-Pue_2000-2004"
     lines = (src / "par.csv").read_text().splitlines()[:11]
     (tmp_path / "par.csv").write_text("\n".join(lines) + "\n")
     shutil.copy(src / "default" / "params.json", tmp_path / "params.json")
     _edit_params(tmp_path / "params.json", lambda d: d["parameters"].__setitem__("tauV", 0.0))
     out = tmp_path / "out.csv"
-    with pytest.warns(RuntimeWarning, match=r"vsem: output columns \['NEE', 'Cv', 'Cs', 'CR'\] have non-finite values "
-                      r"from day 1 on .*params.json.*tauV"):
-        assert _simulate("vsem", tmp_path / "par.csv", tmp_path / "params.json", out) == 0
+    assert _simulate("vsem", tmp_path / "par.csv", tmp_path / "params.json", out) == 2
+    assert "'tauV' = 0.0 is outside its catalogue bounds" in capsys.readouterr().err
+    with pytest.warns(OutOfBoundsWarning, match="tauV"):
+        assert _simulate("vsem", tmp_path / "par.csv", tmp_path / "params.json", out, "--allow-out-of-bounds") == 2
+    err = capsys.readouterr().err
+    assert "non-finite values from day 1 on" in err and "--allow-invalid-output" in err and not out.exists()
+    with pytest.warns(OutOfBoundsWarning, match="tauV"), pytest.warns(
+            RuntimeWarning, match=r"vsem: output columns \['NEE', 'Cv', 'Cs', 'CR'\] have non-finite values "
+            r"from day 1 on.*params.json.*tauV"):
+        assert _simulate("vsem", tmp_path / "par.csv", tmp_path / "params.json", out, "--allow-out-of-bounds",
+                         "--allow-invalid-output") == 0
     got = pd.read_csv(out)
     # Cv = inf on day 1 makes G (hence CR) nan from day 2: CR is finite on day 1 only
     assert len(got) == 10 and not np.isfinite(got.Cv).any() and np.isfinite(got.CR).tolist() == [True] + [False] * 9

@@ -34,9 +34,11 @@ from bayeslsm.data.reference_io import (
     VSEM_OUTPUT_COLUMNS,
     DalecDrivers,
     DriverFileError,
+    OutputFolderError,
     ParameterSet,
     ParamsFileError,
     VsemDrivers,
+    check_output_dir,
     check_output_path,
     read_dalec_drivers,
     read_params,
@@ -49,12 +51,24 @@ from bayeslsm.data.reference_io import (
     write_vsem_par,
 )
 from bayeslsm.data.sites import IGBP_TO_PFT, PFTS, SITES, SiteInfo, igbp_to_pft, site_info
+from bayeslsm.data.plausibility import OutOfBoundsWarning
 from bayeslsm.data.synthetic import weather_generator
-from bayeslsm.data.variables import MODEL_VARIABLES, VARIABLES, Variable, attach_attrs, variable  # first: pure Python
+from bayeslsm.data.variables import (  # first: pure Python
+    MODEL_VARIABLES,
+    PLAUSIBLE,
+    VARIABLES,
+    Plausible,
+    Variable,
+    attach_attrs,
+    variable,
+)  # first: pure Python
 
 __all__ = [
     # variables
     "MODEL_VARIABLES",
+    "PLAUSIBLE",
+    "OutOfBoundsWarning",
+    "Plausible",
     "VARIABLES",
     "Variable",
     "attach_attrs",
@@ -67,9 +81,11 @@ __all__ = [
     "VSEM_OUTPUT_COLUMNS",
     "DalecDrivers",
     "DriverFileError",
+    "OutputFolderError",
     "ParameterSet",
     "ParamsFileError",
     "VsemDrivers",
+    "check_output_dir",
     "check_output_path",
     "read_dalec_drivers",
     "read_params",

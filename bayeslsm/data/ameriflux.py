@@ -115,6 +115,18 @@ def _check(values: np.ndarray, kind: str, path: Path, column: str) -> None:
         raise UnitsError(path, f"implausible values: {stat} = {x:.4g} outside [{lo:g}, {hi:g}]; {hint}", column=column)
 
 
+def _check_daily(values: np.ndarray, name: str, path: Path, column: str, scale: float = 1.0,
+                 units: str | None = None) -> None:
+    """Daily aggregates (registry units) against the registry's plausible ranges
+    (:data:`bayeslsm.data.variables.PLAUSIBLE`); ``scale`` converts the file's units, named in the message."""
+    from bayeslsm.data.plausibility import implausible
+
+    problem = implausible(values, name, scale=scale, file_units=units)
+    if problem is not None:
+        day = "" if problem.index is None else f" (day {problem.index + 1} of the record)"
+        raise UnitsError(path, f"daily values: {problem.message}{day}", column=column)
+
+
 def _xlsx_rows(data: bytes) -> list[list[str]]:
     """Rows of the first worksheet of an .xlsx (text values; stdlib only)."""
     with zipfile.ZipFile(io.BytesIO(data)) as z:
@@ -385,6 +397,7 @@ def read_ameriflux_base(
     _check(sw, "SW_IN", path, sw_col)
     mean_sw, _ = daily(sw, "mean")
     fvals["swrad"] = mean_sw * SW_W_M2_TO_MJ_DAY
+    _check_daily(fvals["swrad"], "swrad", path, sw_col, SW_W_M2_TO_MJ_DAY, "W m-2")
     fattrs["swrad"] = {"source_column": sw_col, "aggregation": "mean of valid records",
                        "conversion": "[W m-2] x 0.0864"}
     fvals["par"] = fvals["swrad"] * PAR_FRACTION
@@ -394,12 +407,14 @@ def read_ameriflux_base(
     co2 = _numeric(df, co2_col, path)
     _check(co2, "CO2", path, co2_col)
     fvals["co2"], _ = daily(co2, "mean")
+    _check_daily(fvals["co2"], "co2", path, co2_col)
     fattrs["co2"] = {"source_column": co2_col, "aggregation": "mean of valid records"}
 
     p_col = need("P")
     p = _numeric(df, p_col, path)
     _check(p, "P", path, p_col)
     fvals["precip"], _ = daily(p, "sum")
+    _check_daily(fvals["precip"], "precip", path, p_col, 1.0, "mm d-1 (daily sum)")
     fattrs["precip"] = {"source_column": p_col, "aggregation": "sum of valid records"}
 
     vpd_col = _column(df, "VPD")
@@ -418,6 +433,8 @@ def read_ameriflux_base(
                          "conversion": "es(TA) (1 - RH/100), es = 0.6108 exp(17.27 T / (T + 237.3)) [kPa] "
                                        "(FAO-56 eq. 11); RH clipped to [0, 100]"}
     fvals["vpd"], _ = daily(vpd_kpa, "mean")
+    if vpd_col is not None:
+        _check_daily(fvals["vpd"], "vpd", path, vpd_col, HPA_TO_KPA, "hPa")
     fvals["doy"] = days.day_of_year.to_numpy().astype(float)
     fattrs["doy"] = {}
 
@@ -444,6 +461,7 @@ def read_ameriflux_base(
         le = _numeric(df, le_col, path)
         _check(le, "LE", path, le_col)
         mean, cover = daily(le, "mean")
+        _check_daily(mean, "LE", path, le_col, 1.0, "W m-2")
         ovals["LE"] = (mean, _var_attrs("LE", source_column=le_col, aggregation="mean of valid records",
                                         min_coverage=float(min_coverage)))
         ovals["LE_qc"] = (cover, _var_attrs("LE_qc", source_column=le_col,

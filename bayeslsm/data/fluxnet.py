@@ -60,6 +60,13 @@ or entirely empty (FluxDataKit 26-site files, ``LE_F_MDS_QC`` at FI-Ken/FI-Qvd) 
 unfiltered and ``qc_missing`` decides whether that warns, passes or raises; the variable's
 ``qc_applied`` attribute says which happened.
 
+Plausibility: every forcing and flux column is checked in its file units against the registry's ranges
+(:data:`bayeslsm.data.variables.PLAUSIBLE`, via :mod:`bayeslsm.data.plausibility`): each value against
+physical limits and, for a record of a year or more, the seasonal maximum and the mean, so that SW_IN in
+MJ m-2 d-1, VPD in kPa, precipitation in m or LE in MJ m-2 d-1 is a :class:`UnitsError` naming the column.
+Infinite values, negative precipitation, non-UTF-8 or binary files, a truncated last row, and a ``site``
+argument that contradicts the site in the file name are named errors too.
+
 Fill values ``-9999`` and ``NA`` become NaN. The time axis is the day's date (FLUXNET days are local
 standard time days); it must be consecutive daily steps without duplicates.
 
@@ -228,7 +235,7 @@ _PLAUSIBLE: dict[str, tuple[str, float, float, str]] = {
     "temperature": ("mean", -60.0, 60.0, "looks like K where degC expected"),
     "swrad": ("max", -1.0, 1400.0, "expected a daily mean in W m-2 (below ~500); looks like a sum or J m-2"),
     "vpd": ("max", -1.0, 150.0, "expected hPa; looks like Pa"),
-    "precip": ("max", -1.0, 1000.0, "expected mm d-1"),
+    "precip": ("max", -1.0, 2000.0, "expected mm d-1"),
     "co2": ("mean", 150.0, 2000.0, "expected ppm (umol mol-1)"),
     "carbon": ("absmax", -1.0, 100.0, "expected gC m-2 d-1"),
     "LE": ("mean", -200.0, 500.0, "expected a daily mean in W m-2"),
@@ -269,6 +276,7 @@ def _read_table(
             raise FileNotFoundError(f"file '{path}' not found")
         if path.stat().st_size == 0:
             raise EmptyFileError(path, "the file is empty (0 bytes)")
+        _check_text_file(path)
     try:
         df = pd.read_csv(
             path if handle is None else handle,
@@ -280,10 +288,34 @@ def _read_table(
         )
     except pd.errors.EmptyDataError:
         raise EmptyFileError(path, "the file has no header and no data") from None
+    except UnicodeDecodeError as err:
+        raise DataFileError(path, f"expected UTF-8 CSV text; found undecodable bytes at offset {err.start}") from None
+    except pd.errors.ParserError as err:
+        raise DataFileError(path, f"not a valid CSV file: {str(err).strip()}") from None
     df.columns = [str(c).strip() for c in df.columns]
     if len(df) == 0:
         raise EmptyFileError(path, f"the file has a header ({len(df.columns)} columns) but no data rows")
     return df
+
+
+def _check_text_file(path: Path) -> None:
+    """A CSV file is text (no NUL byte in its first 64 kB) and its last row has as many fields as the header
+    (a file cut short while copying would otherwise read as missing values in the last row)."""
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        head = fh.read(65536)
+        if b"\x00" in head:
+            raise DataFileError(path, f"expected CSV text; found a NUL byte at offset {head.index(0)} (a binary file?)")
+        fh.seek(max(0, size - 65536))
+        tail = fh.read()
+    header = head.split(b"\n", 1)[0]
+    lines = [ln for ln in tail.rstrip(b"\r\n").split(b"\n") if ln.strip()]
+    if len(lines) < 2 or b"\n" not in head.rstrip(b"\r\n") or header.startswith(b"#"):
+        return
+    n_head, n_last = header.count(b","), lines[-1].count(b",")
+    if b'"' not in header and b'"' not in lines[-1] and n_last < n_head:
+        raise DataFileError(
+            path, f"the last row has {n_last + 1} fields; the header has {n_head + 1} (is the file truncated?)")
 
 
 def _numeric(df: pd.DataFrame, column: str, path: Path) -> np.ndarray:
@@ -301,6 +333,13 @@ def _numeric(df: pd.DataFrame, column: str, path: Path) -> np.ndarray:
         s = conv
     v = np.array(s.to_numpy(dtype=float, na_value=np.nan), dtype=float, copy=True)
     v[v == FILL_VALUE] = np.nan
+    inf = np.isinf(v)
+    if inf.any():
+        i = int(np.flatnonzero(inf)[0])
+        raise DataFileError(
+            path, f"expected finite numbers (or -9999/NA for missing); found {s.iloc[i]!r} at data row {i + 1} "
+            f"({int(inf.sum())} infinite values)", column=column,
+        )
     return v
 
 
@@ -377,7 +416,22 @@ def _check_time_axis(t: pd.DatetimeIndex, path: Path, column: str, step: pd.Time
             )
 
 
+# file column kind -> (registry name, file units -> registry units factor, file units)
+_REGISTRY_CHECK: dict[str, tuple[str, float, str]] = {
+    "temperature": ("ta", 1.0, "degC"),
+    "swrad": ("swrad", SW_W_M2_TO_MJ_DAY, "W m-2"),
+    "vpd": ("vpd", HPA_TO_KPA, "hPa"),
+    "precip": ("precip", 1.0, "mm d-1"),
+    "co2": ("co2", 1.0, "ppm"),
+    "LE": ("LE", 1.0, "W m-2"),
+}
+
+
 def _check_plausible(values: np.ndarray, kind: str, path: Path, column: str) -> None:
+    """Raise UnitsError where a column's values, seasonal maximum or mean are implausible for its units
+    (ranges of the registry, :data:`bayeslsm.data.variables.PLAUSIBLE`)."""
+    from bayeslsm.data.plausibility import implausible
+
     v = values[np.isfinite(values)]
     if v.size == 0:
         return
@@ -385,6 +439,12 @@ def _check_plausible(values: np.ndarray, kind: str, path: Path, column: str) -> 
     x = {"mean": v.mean(), "max": v.max(), "absmax": np.abs(v).max()}[stat]
     if not lo <= x <= hi:
         raise UnitsError(path, f"implausible values: {stat} = {x:.4g} outside [{lo:g}, {hi:g}]; {hint}", column=column)
+    if kind in _REGISTRY_CHECK:
+        name, scale, units = _REGISTRY_CHECK[kind]
+        problem = implausible(np.asarray(values, dtype=float) * scale, name, scale=scale, file_units=units)
+        if problem is not None:
+            row = "" if problem.index is None else f" (data row {problem.index + 1})"
+            raise UnitsError(path, problem.message + row, column=column)
 
 
 def _subset(df: pd.DataFrame, t: pd.DatetimeIndex, start, end, path: Path):
@@ -667,7 +727,11 @@ def read_era_drivers(
     era = _era_forcing(df, path)
     era["par"] = era["swrad"] * PAR_FRACTION
     era["doy"] = t.day_of_year.to_numpy().astype(float)
-    site = site or _site_from_name(path)
+    file_site = _site_from_name(path)
+    if site is not None and file_site is not None and site != file_site:
+        raise DataFileError(path, f"`site` is {site!r} but the file name says site {file_site!r}: wrong file for "
+                                  f"this site? (pass the site's own file, or site={file_site!r})")
+    site = site or file_site
     meta = _site_metadata(site, lat, lon, igbp, pft)
     src = {"ta": "TA_ERA", "swrad": "SW_IN_ERA", "par": "SW_IN_ERA", "vpd": "VPD_ERA", "precip": "P_ERA",
            "tmin": "TA_ERA_NIGHT, TA_ERA_NIGHT_SD, TA_ERA", "tmax": "TA_ERA_DAY, TA_ERA_DAY_SD, TA_ERA", "doy": None}
@@ -805,7 +869,11 @@ def read_fluxnet(
             path, "this is an ERA-Interim driver file (no fluxes); read it with read_era_drivers or pass it "
             "as `era_path` to read_fluxnet with the site's FULLSET/SUBSET file"
         )
-    site = site or _site_from_name(path)
+    file_site = _site_from_name(path)
+    if site is not None and file_site is not None and site != file_site:
+        raise DataFileError(path, f"`site` is {site!r} but the file name says site {file_site!r}: wrong file for "
+                                  f"this site? (pass the site's own file, or site={file_site!r})")
+    site = site or file_site
     meta = _site_metadata(site, lat, lon, igbp, pft)
 
     # ---------------------------------------------------------------- forcing

@@ -25,8 +25,12 @@ Validation is eager and every problem is a :class:`DriverFileError` (a ``ValueEr
 column or parameter, the line, what was expected and what was found: missing columns, empty files, rows of
 the wrong length, unparseable dates or numbers, NaN and infinite values, non-daily steps (dates not
 consecutive, ``deltat_days`` != 1, ``run_day``/``day`` not increasing by 1), ``doy`` that disagrees with the
-date, fractions outside [0, 1], negative PAR/precipitation/VPD; in ``params.json`` invalid JSON, missing
-parameters, non-numeric or non-finite values and a missing or invalid latitude.
+date, fractions outside [0, 1], negative PAR/precipitation/VPD, values implausible for the column's units
+(the registry's ranges, :data:`bayeslsm.data.variables.PLAUSIBLE`: e.g. ``swrad_MJ_m2_d`` in W m-2, ``vpd_kPa``
+in hPa, ``precip_mm_d`` in m), non-UTF-8 or binary files and a truncated last row; in ``params.json`` invalid
+JSON, missing parameters, non-numeric or non-finite values and a missing or invalid latitude (names not asked
+for are reported in :attr:`ParameterSet.unknown`).  :func:`check_output_dir` checks a run's output folder
+before any work.
 
 Numbers are parsed with Python's correctly rounded ``float`` and written with ``repr`` (the shortest
 string that round-trips), so a read-write cycle is exact.  Writers are atomic: a temporary file in the
@@ -68,8 +72,10 @@ __all__ = [
     "DalecDrivers",
     "DriverFileError",
     "ParameterSet",
+    "OutputFolderError",
     "ParamsFileError",
     "VsemDrivers",
+    "check_output_dir",
     "check_output_path",
     "read_dalec_drivers",
     "read_params",
@@ -243,11 +249,14 @@ class ParameterSet:
         The required parameters (and initial pools) as floats, in the order asked for.
     lat : float or None
         Latitude [degrees_north]: the ``lat`` argument of :func:`read_params`, else ``lat_deg`` of the file.
+    unknown : tuple of str
+        Names in the file's ``parameters`` that were not asked for (ignored; a caller may refuse them).
     """
 
     path: Path
     parameters: dict[str, float]
     lat: float | None
+    unknown: tuple[str, ...] = ()
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -272,6 +281,9 @@ def _read_rows(path: Path, required: Sequence[str]) -> tuple[list[str], list[lis
         raise DriverFileError(path, f"cannot read the file ({err.strerror})") from None
     if not text.strip():
         raise DriverFileError(path, f"the file is empty; expected a header with columns {list(required)} and one row per day")
+    if "\x00" in text:
+        raise DriverFileError(path, f"expected CSV text; found a NUL byte at offset {text.index(chr(0))} "
+                                    f"(a binary file?)")
     try:
         rows = [r for r in csv.reader(io.StringIO(text)) if r]
     except csv.Error as err:
@@ -295,9 +307,10 @@ def _read_rows(path: Path, required: Sequence[str]) -> tuple[list[str], list[lis
         raise DriverFileError(path, f"the file has a header ({len(header)} columns) but no data rows")
     for i, row in enumerate(data):
         if len(row) != len(header):
+            last = " (the last row: is the file truncated?)" if i == len(data) - 1 else ""
             raise DriverFileError(
-                path, f"the row has {len(row)} fields; the header has {len(header)} (rows must all have the same length)",
-                line=i + 2,
+                path, f"the row has {len(row)} fields; the header has {len(header)} (rows must all have the same "
+                f"length){last}", line=i + 2,
             )
     return header, data
 
@@ -373,6 +386,16 @@ def _check_range(path: Path, values: np.ndarray, column: str, lo: float | None, 
         raise DriverFileError(path, f"expected {what}; found {values[i]!r}", column=column, line=i + 2)
 
 
+def _check_plausible(path: Path, values: np.ndarray, column: str, name: str) -> None:
+    """Registry plausibility (:mod:`bayeslsm.data.plausibility`): unit mistakes such as W m-2 for MJ m-2 d-1."""
+    from bayeslsm.data.plausibility import implausible
+
+    problem = implausible(values, name)
+    if problem is not None:
+        line = None if problem.index is None else problem.index + 2
+        raise DriverFileError(path, problem.message, column=column, line=line)
+
+
 # ---------------------------------------------------------------------------------------------------
 # readers
 
@@ -445,6 +468,8 @@ def read_dalec_drivers(path: str | Path, *, model: str = "dalec2") -> DalecDrive
     if model == "dalec2_water":
         _check_range(path, cols["precip"], "precip_mm_d", 0.0, None, "precipitation >= 0 mm d-1")
         _check_range(path, cols["vpd"], "vpd_kPa", 0.0, None, "a vapour pressure deficit >= 0 kPa")
+    for col, name in spec.items():
+        _check_plausible(path, cols[name], col, name)
     return DalecDrivers(path=path, dates=dates, columns=cols)
 
 
@@ -484,6 +509,7 @@ def read_vsem_par(path: str | Path) -> VsemDrivers:
     _check_step(path, day, "day")
     par = _numbers(path, header, data, "PAR_MJ_m2_d")
     _check_range(path, par, "PAR_MJ_m2_d", 0.0, None, "PAR >= 0 MJ m-2 d-1")
+    _check_plausible(path, par, "PAR_MJ_m2_d", "par")
     return VsemDrivers(path=path, dates=dates, day=day.astype(np.int64), par=par)
 
 
@@ -586,7 +612,8 @@ def read_params(
         )
     else:
         lat_value = None
-    return ParameterSet(path=path, parameters=values, lat=lat_value)
+    unknown = tuple(sorted(str(k) for k in params if k not in values))
+    return ParameterSet(path=path, parameters=values, lat=lat_value, unknown=unknown)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -609,6 +636,77 @@ def check_output_path(path: str | Path) -> Path:
     parent = path.parent
     if not parent.is_dir():
         raise FileNotFoundError(f"cannot write '{path}': folder '{parent}' does not exist")
+    return path
+
+
+class OutputFolderError(OSError):
+    """An output folder that cannot take a run's outputs: not a folder, not writable, or not empty without
+    ``overwrite`` (or ``resume``)."""
+
+
+CHECKPOINT_PREFIX = "checkpoint"
+"""Names of entries that mark a resumable run (``checkpoint*``): a folder holding one is accepted with
+``resume=True``."""
+
+
+def check_output_dir(path: str | Path, *, overwrite: bool = False, resume: bool = False) -> Path:
+    """Check, before any data is read or any sampling starts, that ``path`` can take a run's outputs.
+
+    The folder must be writable (its nearest existing ancestor, when it does not exist yet; nothing is
+    created) and either absent, empty, or allowed: ``overwrite=True`` replaces the outputs it holds (each file
+    is replaced atomically when rewritten; other files stay), ``resume=True`` continues the run whose
+    checkpoint it holds (validated by the resume logic, not here).
+
+    Parameters
+    ----------
+    path
+        The output folder.
+    overwrite, resume
+        Accept a non-empty folder; at most one of them.
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    OutputFolderError
+        ``path`` is a file, is not writable, or is not empty and neither flag is given.
+
+    Examples
+    --------
+    >>> check_output_dir("runs/new")  # doctest: +SKIP
+    PosixPath('runs/new')
+    """
+    path = Path(path)
+    if overwrite and resume:
+        raise ValueError("`overwrite` and `resume` exclude each other: resume continues the outputs that overwrite "
+                         "would replace")
+    if path.exists() and not path.is_dir():
+        raise OutputFolderError(f"output folder '{path}': expected a folder; found a file")
+    probe = path
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        raise OutputFolderError(f"output folder '{path}': cannot be created, '{probe}' is a file")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".bayeslsm-write-test.", dir=probe)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as err:
+        raise OutputFolderError(f"output folder '{path}': '{probe}' is not writable ({err.strerror}); "
+                                f"expected a folder you can write to") from None
+    if path.is_dir() and not (overwrite or resume):
+        entries = sorted(p.name for p in path.iterdir())
+        if entries:
+            shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
+            hint = "pass --overwrite (overwrite=True) to replace its outputs, or choose a new folder"
+            if any(e.startswith(CHECKPOINT_PREFIX) for e in entries):
+                hint = "it holds a checkpoint: pass --resume to continue that run, or " + hint
+            raise OutputFolderError(f"output folder '{path}' is not empty ({len(entries)} entries: {shown}); "
+                                    f"expected a new or empty folder: {hint}")
     return path
 
 

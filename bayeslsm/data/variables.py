@@ -31,7 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["MODEL_VARIABLES", "VARIABLES", "Variable", "attach_attrs", "variable"]
+__all__ = ["MODEL_VARIABLES", "PLAUSIBLE", "VARIABLES", "Plausible", "Variable", "attach_attrs", "variable"]
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,64 @@ class Variable:
             out["cell_methods"] = self.cell_methods
         return out
 
+
+@dataclass(frozen=True)
+class Plausible:
+    """Plausible daily values of a variable in its registry (model) units, checked by the readers.
+
+    A reading error of a unit (MJ m-2 d-1 read as W m-2, kPa as hPa, m as mm) scales every value by the same
+    factor, so it shows in the statistics of a record even where each value looks possible: the readers
+    check every value against ``lower``/``upper`` and, for a record of at least a year, the record's maximum
+    (the seasonal maximum) against ``annual_max`` and its mean against ``annual_mean``.
+
+    Parameters
+    ----------
+    lower, upper
+        Bounds of any single daily value (physical limits) [registry units]; ``None``: unbounded.
+    annual_max
+        ``(lo, hi)`` for the largest daily value of a record of at least 365 days, or ``None``.
+    annual_mean
+        ``(lo, hi)`` for the mean daily value of a record of at least 365 days, or ``None``.
+    source
+        Where the numbers come from.
+    """
+
+    lower: float | None = None
+    upper: float | None = None
+    annual_max: tuple[float, float] | None = None
+    annual_mean: tuple[float, float] | None = None
+    source: str = ""
+
+
+# Observed in /work/shared/data (FLUXNET2015, FluxDataKit, ICOS daily files; 83 site-years with >= 300 days),
+# measured 2026-12-03: annual max of daily-mean SW_IN 266-435 W m-2 (23-38 MJ m-2 d-1), annual mean 84-241
+# W m-2; annual max of daily-mean VPD 5.6-46 hPa, annual mean 1.8-17.5 hPa; annual max of daily P 16.5-186 mm;
+# annual max of daily-mean LE 71-245 W m-2, annual mean 20-76 W m-2; CO2 255-564 ppm.
+_DATA = "daily files in /work/shared/data (83 site-years)"
+PLAUSIBLE: dict[str, Plausible] = {
+    "swrad": Plausible(-0.1, 50.0, (8.64, 43.2), (3.0, 26.0),
+                       "a daily total cannot exceed the top-of-atmosphere insolation (at most ~47 MJ m-2 d-1 at "
+                       "the summer solstice, Hartmann 2016, Global Physical Climatology, 2nd ed., Fig. 2.6); "
+                       f"annual max 100-500 W m-2 and mean 35-300 W m-2 bracket the {_DATA} (266-435, 84-241)"),
+    "par": Plausible(-0.05, 25.0, (4.32, 21.6), (1.5, 13.0), "half of swrad (PAR_FRACTION = 0.5)"),
+    "precip": Plausible(0.0, 2000.0, (2.0, 2000.0), None,
+                        "negative precipitation is impossible; the world 24-h record is 1825 mm (WMO archive, "
+                        f"Foc-Foc, La Reunion, 1966); every year of the {_DATA} has a day of >= 16 mm"),
+    "vpd": Plausible(-0.05, 10.0, (0.3, 8.0), (0.1, 5.0),
+                     f"annual max 3-80 hPa and mean 1-50 hPa bracket the {_DATA} (5.6-46 hPa, 1.8-17.5 hPa); "
+                     "a daily-mean VPD above 10 kPa needs air hotter than 50 degC and dry"),
+    "co2": Plausible(150.0, 2000.0, None, (150.0, 2000.0),
+                     "below glacial minima (~180 ppm) or above enrichment experiments is a unit mistake "
+                     f"(the {_DATA}: 255-564 ppm)"),
+    "ta": Plausible(-80.0, 60.0, None, (-40.0, 40.0), "Earth-surface extremes -89 to +57 degC; a mean in K is > 200"),
+    "tmin": Plausible(-90.0, 60.0, None, (-45.0, 40.0), "Earth-surface extremes -89 to +57 degC"),
+    "tmax": Plausible(-80.0, 65.0, None, (-40.0, 45.0), "Earth-surface extremes -89 to +57 degC"),
+    "LE": Plausible(-200.0, 800.0, (25.0, 600.0), (-20.0, 300.0),
+                    f"annual max 25-600 W m-2 brackets the {_DATA} (71-245 W m-2); in MJ m-2 d-1 it would be "
+                    "11.6 times smaller"),
+}
+"""Variable name -> :class:`Plausible` daily values in registry units, with their source (the readers of
+:mod:`bayeslsm.data` check them; see :func:`bayeslsm.data.plausibility.check_plausible`)."""
 
 # Units used many times
 _GC_FLUX = "gC m-2 d-1"

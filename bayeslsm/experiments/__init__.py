@@ -42,7 +42,8 @@ File format
     pft = "EBF"                          # optional override of the site table / IGBP mapping
     lat = 43.74                          # optional override [degrees_north]
     diurnal_range = 8.0                  # see below; also "as_is" or 12 monthly values [K]
-    constant_forcing = {co2 = 411.4}     # optional: replace a forcing variable by a constant (model units)
+    constant_forcing = {co2 = 411.4}     # optional: replace a forcing variable by a constant (model units;
+                                         # within the registry's plausible range unless allow_out_of_bounds)
     exclude = "why"                      # optional: list the site but leave it out, with the reason
     # and per-site qc_threshold, qc_missing, partitioning, le_column
 

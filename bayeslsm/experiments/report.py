@@ -60,6 +60,22 @@ def _skill_tables(skill: Mapping) -> list[str]:
     return L
 
 
+def _read_skill(path: Path) -> dict:
+    """``skill.json`` as a dict; a corrupt file is a :class:`~bayeslsm.infer.results.ResultsFileError`."""
+    from bayeslsm.infer.results import ResultsFileError
+
+    try:
+        skill = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise ResultsFileError(path, f"expected UTF-8 JSON; found undecodable bytes at offset {err.start}") from None
+    except json.JSONDecodeError as err:
+        raise ResultsFileError(path, f"not valid JSON: {err.msg} (line {err.lineno}, column {err.colno}); "
+                                     f"delete it or rerun `bayeslsm run` to rewrite it") from None
+    if not isinstance(skill, dict):
+        raise ResultsFileError(path, f"expected a JSON object (the held-out skill); found a {type(skill).__name__}")
+    return skill
+
+
 def write_experiment_report(idata_or_path, out_dir: str | os.PathLike | None = None,
                             skill: Mapping | None = None) -> Path:
     """Figures and ``report.md`` for an experiment run, with the held-out skill and (hierarchies) shrinkage.
@@ -103,7 +119,7 @@ def write_experiment_report(idata_or_path, out_dir: str | os.PathLike | None = N
     if skill is None:
         for d in (src_dir, out):
             if d is not None and (d / "skill.json").is_file():
-                skill = json.loads((d / "skill.json").read_text(encoding="utf-8"))
+                skill = _read_skill(d / "skill.json")
                 break
     attrs = idata.posterior.attrs
     info = json.loads(attrs["experiment"]) if "experiment" in attrs else {}

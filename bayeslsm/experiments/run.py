@@ -43,7 +43,8 @@ def _run_info(exp: Experiment, data: PreparedData) -> dict:
 
 
 def run_experiment(exp: Experiment | str | os.PathLike, out_dir: str | os.PathLike,
-                   overrides: Mapping[str, Any] | None = None) -> dict:
+                   overrides: Mapping[str, Any] | None = None, *, overwrite: bool = False,
+                   allow_out_of_bounds: bool = False) -> dict:
     """Run an experiment end to end: data, calibration, ``posterior.nc``, held-out skill, report.
 
     Parameters
@@ -57,6 +58,11 @@ def run_experiment(exp: Experiment | str | os.PathLike, out_dir: str | os.PathLi
         Small changes for tests and quick runs (:meth:`Experiment.with_overrides`), e.g.
         ``{"chains": 1, "warmup": 20, "draws": 20, "sites": ["FR-Pue"], "calibration": [...],
         "validation": [...]}``; ``progress`` (bool) shows the sampler's progress bar.
+    overwrite
+        Write into a non-empty ``out_dir`` (its outputs are replaced). Without it a non-empty folder is an
+        :class:`~bayeslsm.data.reference_io.OutputFolderError`, raised before any data is read.
+    allow_out_of_bounds
+        Passed to :func:`load_experiment` (out-of-range fixed parameters and constant forcing warn).
 
     Returns
     -------
@@ -72,12 +78,14 @@ def run_experiment(exp: Experiment | str | os.PathLike, out_dir: str | os.PathLi
     from bayeslsm.diagnostics import summarize
     from bayeslsm.infer import save
 
+    from bayeslsm.data.reference_io import check_output_dir
+
     t_start = time.perf_counter()
+    out = check_output_dir(out_dir, overwrite=overwrite)  # before reading data or sampling
     if not isinstance(exp, Experiment):
-        exp = load_experiment(exp)
+        exp = load_experiment(exp, allow_out_of_bounds=allow_out_of_bounds)
     progress = bool((overrides or {}).get("progress", False))
     exp = exp.with_overrides(overrides)
-    out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     wall: dict[str, float] = {}
 

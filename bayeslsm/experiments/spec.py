@@ -336,6 +336,29 @@ def _int(v, key, path, minimum=0) -> int:
     return int(v)
 
 
+SEED_MAX = 2**32 - 1
+"""Largest seed accepted (numpy's legacy ``RandomState`` and 32-bit JAX keys take seeds in [0, 2**32 - 1])."""
+
+
+def _bounded(v, key, path, lo, hi, allow: bool, what: str) -> float:
+    """A finite number; outside ``[lo, hi]`` an error, or an :class:`OutOfBoundsWarning` when ``allow``."""
+    import warnings
+
+    from bayeslsm.data.plausibility import OutOfBoundsWarning
+
+    x = _float(v, key, path)
+    if (lo is not None and x < lo) or (hi is not None and x > hi):
+        lo_s = "-inf" if lo is None else f"{lo:g}"
+        hi_s = "inf" if hi is None else f"{hi:g}"
+        msg = f"expected {what} in [{lo_s}, {hi_s}]; found {v!r}"
+        if not allow:
+            raise ExperimentError(path, key, msg + " (pass --allow-out-of-bounds / allow_out_of_bounds=True to "
+                                                  "accept it with a warning)")
+        warnings.warn(str(ExperimentError(path, key, msg + " (accepted: allow_out_of_bounds)")), OutOfBoundsWarning,
+                      stacklevel=4)
+    return x
+
+
 def _float(v, key, path, lo=-math.inf, hi=math.inf, open_lo=False) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
         raise ExperimentError(path, key, f"expected a number; found {v!r}")
@@ -381,6 +404,8 @@ def _sampler(d: Mapping, path) -> SamplerSettings:
                           ("prior_draws", 0), ("seed", 0)):
         if name in d:
             kw[name] = _int(d[name], f"{k}.{name}", path, minimum)
+    if kw.get("seed", 0) > SEED_MAX:
+        raise ExperimentError(path, f"{k}.seed", f"expected a seed in [0, {SEED_MAX}] (2**32 - 1); found {d['seed']!r}")
     if "dense_mass" in d:
         kw["dense_mass"] = _bool(d["dense_mass"], f"{k}.dense_mass", path)
     if "target_accept" in d:
@@ -423,6 +448,21 @@ def _diurnal_range(v, key, path):
                                      f"monthly values; found {v!r}")
 
 
+def _constant_forcing(v, key, path, var: str, allow: bool) -> float:
+    """A constant forcing value within the registry's plausible daily range (:data:`~bayeslsm.data.variables.
+    PLAUSIBLE`; the constant is every day's value and the record's mean)."""
+    from bayeslsm.data.variables import PLAUSIBLE, VARIABLES
+
+    rng = PLAUSIBLE.get(var)
+    if rng is None:
+        return _float(v, key, path)
+    lo, hi = rng.lower, rng.upper
+    if rng.annual_mean is not None:
+        lo = rng.annual_mean[0] if lo is None else max(lo, rng.annual_mean[0])
+        hi = rng.annual_mean[1] if hi is None else min(hi, rng.annual_mean[1])
+    return _bounded(v, key, path, lo, hi, allow, f"a plausible {var} [{VARIABLES[var].units}] (registry: {rng.source})")
+
+
 def _resolve_file(name: str, base: Path | None):
     """Registered name -> the name itself; otherwise an existing path (relative to ``base``) or None."""
     from bayeslsm.data.cache import REGISTRY
@@ -435,7 +475,7 @@ def _resolve_file(name: str, base: Path | None):
     return str(p) if p.is_file() else None
 
 
-def _sites(raw_sites, path, catalogue, data: DataOptions) -> tuple[SiteSpec, ...]:
+def _sites(raw_sites, path, catalogue, data: DataOptions, allow: bool = False) -> tuple[SiteSpec, ...]:
     if not isinstance(raw_sites, list) or not raw_sites:
         raise ExperimentError(path, "sites", "expected at least one [[sites]] table with `id` and `file`")
     base = Path(path).parent if path is not None else None
@@ -481,7 +521,7 @@ def _sites(raw_sites, path, catalogue, data: DataOptions) -> tuple[SiteSpec, ...
         if not isinstance(cf, Mapping):
             raise ExperimentError(path, f"{key}.constant_forcing",
                                   f"expected a table {{variable = value}}; found {cf!r}")
-        cf = {str(k): _float(v, f"{key}.constant_forcing.{k}", path) for k, v in cf.items()}
+        cf = {str(k): _constant_forcing(v, f"{key}.constant_forcing.{k}", path, str(k), allow) for k, v in cf.items()}
         exclude = s.get("exclude")
         if exclude is not None:
             exclude = _str(exclude, f"{key}.exclude", path)
@@ -531,7 +571,7 @@ def _streams(raw_streams, path, model) -> tuple[StreamSpec, ...]:
     return tuple(out)
 
 
-def _parameters(p: Mapping, path, catalogue) -> tuple[tuple[str, ...], dict, dict]:
+def _parameters(p: Mapping, path, catalogue, allow: bool = False) -> tuple[tuple[str, ...], dict, dict]:
     specs = catalogue.parameters
     free = p.get("free")
     if not isinstance(free, list) or not free or not all(isinstance(x, str) for x in free):
@@ -552,7 +592,8 @@ def _parameters(p: Mapping, path, catalogue) -> tuple[tuple[str, ...], dict, dic
             raise ExperimentError(path, key, f"unknown parameter {n!r}; expected catalogue names {sorted(specs)}")
         if n in free:
             raise ExperimentError(path, key, f"parameter {n!r} is both free and fixed")
-        fixed_out[n] = _float(v, key, path, specs[n].lower, specs[n].upper)
+        fixed_out[n] = _bounded(v, key, path, specs[n].lower, specs[n].upper, allow,
+                                f"{n} [{specs[n].unit}] (catalogue bounds)")
     fbp = p.get("fixed_by_pft", {})
     if not isinstance(fbp, Mapping):
         raise ExperimentError(path, "parameters.fixed_by_pft", f"expected a table {{name = {{PFT = value}}}}; "
@@ -570,18 +611,22 @@ def _parameters(p: Mapping, path, catalogue) -> tuple[tuple[str, ...], dict, dic
             if pft not in catalogue.pfts:
                 raise ExperimentError(path, f"{key}.{pft}", f"unknown PFT {pft!r}; expected one of "
                                                             f"{sorted(catalogue.pfts)}")
-        fbp_out[n] = MappingProxyType({pft: _float(v, f"{key}.{pft}", path, specs[n].lower, specs[n].upper)
+        fbp_out[n] = MappingProxyType({pft: _bounded(v, f"{key}.{pft}", path, specs[n].lower, specs[n].upper, allow,
+                                                     f"{n} [{specs[n].unit}] (catalogue bounds)")
                                        for pft, v in table.items()})
     return tuple(free), fixed_out, fbp_out
 
 
-def load_experiment(path_or_name: str | os.PathLike) -> Experiment:
+def load_experiment(path_or_name: str | os.PathLike, *, allow_out_of_bounds: bool = False) -> Experiment:
     """Read and validate an experiment file.
 
     Parameters
     ----------
     path_or_name
         A TOML file, or the name of a shipped experiment (:func:`available_experiments`), e.g. ``"fr-pue"``.
+    allow_out_of_bounds
+        Accept fixed parameters outside their catalogue bounds and constant forcing outside the registry's
+        plausible range with an :class:`~bayeslsm.data.plausibility.OutOfBoundsWarning` instead of an error.
 
     Returns
     -------
@@ -609,14 +654,19 @@ def load_experiment(path_or_name: str | os.PathLike) -> Experiment:
             res = _experiments_root().joinpath(f"{name}.toml")
             if res.is_file():
                 with importlib.resources.as_file(res) as f:
-                    return _load(Path(f), res.read_text(encoding="utf-8"))
+                    return _load(Path(f), res.read_text(encoding="utf-8"), allow_out_of_bounds)
             raise FileNotFoundError(f"no experiment file {name!r} and no shipped experiment of that name; shipped: "
                                     f"{list(available_experiments())}")
         raise FileNotFoundError(f"experiment file '{p}' not found")
-    return _load(p, p.read_text(encoding="utf-8"))
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ExperimentError(p, None, f"expected UTF-8 TOML text; found undecodable bytes at offset {err.start} "
+                                       f"(a binary file?)") from None
+    return _load(p, text, allow_out_of_bounds)
 
 
-def _load(path: Path, text: str) -> Experiment:
+def _load(path: Path, text: str, allow_out_of_bounds: bool = False) -> Experiment:
     from bayeslsm.infer.parameters import Hierarchy
     from bayeslsm.lsm import MODELS
     from bayeslsm.lsm.spinup import SPINUP_METHODS
@@ -684,12 +734,12 @@ def _load(path: Path, text: str) -> Experiment:
         incomplete=_str(d.get("incomplete", "error"), "data.incomplete", path, ("error", "exclude")),
         pft_map=MappingProxyType({str(k): str(v) for k, v in pft_map.items()}),
     )
-    sites = _sites(raw.get("sites"), path, catalogue, data)
+    sites = _sites(raw.get("sites"), path, catalogue, data, allow_out_of_bounds)
     streams = _streams(raw.get("streams"), path, model)
 
     pt = _table(raw, "parameters", path, required=True)
     _check_keys(pt, _PARAMETER_KEYS, path, "parameters")
-    free, fixed, fixed_by_pft = _parameters(pt, path, catalogue)
+    free, fixed, fixed_by_pft = _parameters(pt, path, catalogue, allow_out_of_bounds)
 
     hierarchy = None
     h = _table(raw, "hierarchy", path)

@@ -394,6 +394,7 @@ class Calibration:
         from numpyro.infer import MCMC, NUTS, init_to_median, init_to_value
 
         from bayeslsm.infer.results import build_inference_data
+        from bayeslsm.infer.validate import checked_start
 
         if chain_method is None:
             chain_method = "parallel" if jax.local_device_count() >= chains else "sequential"
@@ -407,6 +408,7 @@ class Calibration:
         key = jax.random.PRNGKey(seed)
         k_run, k_pred, k_prior = jax.random.split(key, 3)
         t0 = _time.perf_counter()
+        mcmc.run = checked_start(mcmc.run, init_values)  # no finite starting point: InitialPointError
         mcmc.run(k_run, obs=self.observed_arrays(), extra_fields=("diverging", "num_steps", "energy",
                                                                    "accept_prob", "adapt_state.step_size",
                                                                    "potential_energy"))

@@ -269,8 +269,37 @@ def save(idata, path: str | os.PathLike) -> Path:
     return path
 
 
-def load(path: str | os.PathLike):
-    """Read an ``InferenceData`` written by :func:`save` (fully loaded into memory)."""
+class ResultsFileError(ValueError):
+    """A results file (``posterior.nc``, ``skill.json``) that cannot be used: not netCDF/JSON, no posterior."""
+
+    def __init__(self, path: str | os.PathLike, message: str) -> None:
+        self.path = Path(path)
+        super().__init__(f"file '{self.path}': {message}")
+
+
+def load(path: str | os.PathLike, *, require_posterior: bool = True):
+    """Read an ``InferenceData`` written by :func:`save` (fully loaded into memory).
+
+    Raises
+    ------
+    FileNotFoundError
+        No such file.
+    ResultsFileError
+        Not a netCDF4/HDF5 file, or (``require_posterior``) no ``posterior`` group in it.
+    """
     az = import_arviz()
-    return az.from_netcdf(str(path), engine="h5netcdf").load() if hasattr(az.InferenceData, "load") else \
-        az.from_netcdf(str(path), engine="h5netcdf")
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"results file '{path}' not found")
+    with open(path, "rb") as fh:
+        magic = fh.read(8)
+    if magic != b"\x89HDF\r\n\x1a\n":
+        raise ResultsFileError(path, f"expected a netCDF4 (HDF5) file written by bayeslsm; found first bytes {magic!r}")
+    try:
+        idata = az.from_netcdf(str(path), engine="h5netcdf")
+    except (OSError, ValueError, KeyError) as err:
+        raise ResultsFileError(path, f"cannot read it as InferenceData ({type(err).__name__}: {err})") from None
+    if require_posterior and "posterior" not in idata.groups():
+        raise ResultsFileError(path, f"expected a 'posterior' group (an InferenceData written by `bayeslsm run` or "
+                                     f"bayeslsm.infer.save); found groups {list(idata.groups())}")
+    return idata.load() if hasattr(idata, "load") else idata
