@@ -364,7 +364,7 @@ class Calibration:
     def nuts(self, chains: int = 4, warmup: int = 500, draws: int = 500, *, dense_mass: bool = False,
              target_accept: float = 0.8, max_tree_depth: int = 10, seed: int = 0, progress: bool = True,
              chain_method: str | None = None, predictive_batch: int = 200, prior_draws: int = 200,
-             init_values: Mapping[str, float] | None = None):
+             init_values: Mapping[str, float] | None = None, daily: bool | int = True, model_points: bool = True):
         """Sample the posterior with NUTS and return a complete ``InferenceData``.
 
         Parameters
@@ -388,6 +388,10 @@ class Calibration:
             Number of prior / prior predictive draws stored (0 to skip).
         init_values
             Optional starting values (constrained) for free parameters, e.g. a MAP estimate.
+        daily, model_points
+            What the predictive groups store (:func:`bayeslsm.infer.results.build_inference_data`):
+            daily trajectories of every draw (``True``), none (``False``) or ``n`` evenly spaced draws;
+            the noise-free predictions ``{stream}_model`` beside the replicated observations.
         """
         from numpyro.infer import MCMC, NUTS, init_to_median, init_to_value
 
@@ -418,7 +422,8 @@ class Calibration:
                         target_accept=target_accept, max_tree_depth=max_tree_depth, seed=seed,
                         chain_method=chain_method, sampling_wall_seconds=wall)
         idata = build_inference_data(self, samples, extra, settings, k_pred, k_prior,
-                                     batch=predictive_batch, prior_draws=prior_draws)
+                                     batch=predictive_batch, prior_draws=prior_draws, daily=daily,
+                                     model_points=model_points)
         from bayeslsm.diagnostics.checks import check_sampling
 
         report = check_sampling(idata, max_tree_depth=max_tree_depth, stacklevel=3)
@@ -439,22 +444,25 @@ class Calibration:
         return out
 
     def laplace(self, draws: int = 1000, *, steps: int = 3000, learning_rate: float = 0.01, seed: int = 0,
-                predictive_batch: int = 200, prior_draws: int = 200, progress: bool = False):
+                predictive_batch: int = 200, prior_draws: int = 200, progress: bool = False,
+            daily: bool | int = True, model_points: bool = True):
         """MAP by SVI on a Laplace guide, then ``draws`` samples of the Laplace approximation."""
         from numpyro.infer.autoguide import AutoLaplaceApproximation
 
         return self._svi(AutoLaplaceApproximation, "laplace", draws, steps, learning_rate, seed,
-                         predictive_batch, prior_draws, progress)
+                         predictive_batch, prior_draws, progress, daily, model_points)
 
     def svi(self, draws: int = 1000, *, steps: int = 3000, learning_rate: float = 0.01, seed: int = 0,
-            predictive_batch: int = 200, prior_draws: int = 200, progress: bool = False):
+            predictive_batch: int = 200, prior_draws: int = 200, progress: bool = False,
+            daily: bool | int = True, model_points: bool = True):
         """Variational inference with a multivariate-normal guide (``AutoMultivariateNormal``)."""
         from numpyro.infer.autoguide import AutoMultivariateNormal
 
         return self._svi(AutoMultivariateNormal, "svi", draws, steps, learning_rate, seed,
-                         predictive_batch, prior_draws, progress)
+                         predictive_batch, prior_draws, progress, daily, model_points)
 
-    def _svi(self, guide_cls, method, draws, steps, lr, seed, batch, prior_draws, progress):
+    def _svi(self, guide_cls, method, draws, steps, lr, seed, batch, prior_draws, progress, daily=True,
+             model_points=True):
         from numpyro.infer import SVI, Trace_ELBO, init_to_median
         from numpyro.optim import Adam
 
@@ -479,7 +487,7 @@ class Calibration:
         settings = dict(method=method, draws=draws, steps=steps, learning_rate=lr, seed=seed,
                         final_loss=float(res.losses[-1]), sampling_wall_seconds=wall)
         return build_inference_data(self, samples, None, settings, k_pred, k_prior, batch=batch,
-                                    prior_draws=prior_draws)
+                                    prior_draws=prior_draws, daily=daily, model_points=model_points)
 
     def prior_predictive(self, draws: int = 500, *, seed: int = 0, predictive_batch: int = 200):
         """Prior and prior-predictive draws only, as ``InferenceData``."""
