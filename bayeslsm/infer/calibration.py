@@ -77,6 +77,19 @@ class StreamData:
         return None if self.obs is None else np.isfinite(self.obs)
 
 
+def _site_sharding(shard_sites, n_site: int):
+    """``NamedSharding`` of a leading ``site`` axis over the largest usable number of devices, or ``None``."""
+    if shard_sites is False or shard_sites is None:
+        return None
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    devices = list(jax.devices()) if shard_sites is True else list(shard_sites)
+    if not devices:
+        raise ConfigurationError("`shard_sites` is an empty sequence; expected True or a sequence of jax devices")
+    n = max(d for d in range(1, min(len(devices), n_site) + 1) if n_site % d == 0)
+    return NamedSharding(Mesh(np.array(devices[:n]), ("site",)), PartitionSpec("site"))
+
+
 class Calibration:
     """A Bayesian calibration problem: model + forcing + observations + streams + free parameters.
 
@@ -107,6 +120,13 @@ class Calibration:
     edc
         ``True`` for all of DALEC's ecological and dynamic constraints, or a sequence of their names
         (:mod:`bayeslsm.priors.edc`); ``None``/``False`` for none.
+    shard_sites
+        Shard the site axis of the forward pass (forcing, parameters, initial state, outputs) over
+        devices with :mod:`jax.sharding`: ``True`` for all local devices, or a sequence of devices.
+        The largest number of them that divides the number of sites is used. Results equal the
+        unsharded ones; with one device per GPU the joint (hierarchical) posterior of many sites
+        spreads over the GPUs. NUTS chains then run ``"vectorized"`` (``"parallel"`` pmaps chains
+        over the same devices and is refused).
     """
 
     def __init__(
@@ -122,6 +142,7 @@ class Calibration:
         n_cycles: int = 5,
         edc: bool | Sequence[str] | None = None,
         catalogue=None,
+        shard_sites: bool | Sequence[Any] = False,
     ):
         self.model = get_model(model)
         self.catalogue = catalogue if catalogue is not None else load_catalogue(self.model.name)
@@ -211,7 +232,23 @@ class Calibration:
 
             self.edc = EDCSet.from_spec(edc, self.model.name)
 
+        self.site_sharding = _site_sharding(shard_sites, self.n_site)
+        if self.site_sharding is not None:
+            self.forcing = jax.device_put(self.forcing, self._site_shardings(self.forcing))
         self._forward_jit = jax.jit(self._forward_impl)
+
+    def _site_shardings(self, tree):
+        """The site sharding for leaves with a leading site axis, replication for the others."""
+        from jax.sharding import NamedSharding, PartitionSpec
+
+        repl = NamedSharding(self.site_sharding.mesh, PartitionSpec())
+        return jax.tree_util.tree_map(
+            lambda x: self.site_sharding if (np.ndim(x) >= 1 and np.shape(x)[0] == self.n_site) else repl, tree)
+
+    def _constrain_sites(self, tree):
+        if self.site_sharding is None:
+            return tree
+        return jax.lax.with_sharding_constraint(tree, self._site_shardings(tree))
 
     # ------------------------------------------------------------------------------------------
     def _stream_data(self, cfg) -> StreamData:
@@ -303,7 +340,8 @@ class Calibration:
             i = spinup(model, p, f, i, method=method, n_cycles=n)
             return simulate(model, p, f, i)
 
-        return jax.vmap(one)(params, forcing, init)
+        params, init, forcing = self._constrain_sites((params, init, forcing))
+        return self._constrain_sites(jax.vmap(one)(params, forcing, init))
 
     def simulate(self, values: Mapping[str, Any] | None = None):
         """Run the model at every site with parameter ``values`` (others fixed); leaves (site, time)."""
@@ -397,6 +435,11 @@ class Calibration:
 
         from bayeslsm.infer.results import build_inference_data
 
+        if self.site_sharding is not None:
+            if chain_method == "parallel":
+                raise ConfigurationError("`chain_method='parallel'` maps chains over the devices that `shard_sites` "
+                                         "already shards the site axis over; use 'vectorized' or 'sequential'")
+            chain_method = chain_method or "vectorized"
         if chain_method is None:
             chain_method = "parallel" if jax.local_device_count() >= chains else "sequential"
         init_strategy = init_to_median(num_samples=15)
