@@ -350,18 +350,20 @@ class Calibration:
 
     # ------------------------------------------------------------------------------------------
     def numpyro_model(self, obs: Mapping[str, Any] | None = None, record: bool = False,
-                      ll_obs: Mapping[str, Any] | None = None):
+                      ll_obs: Mapping[str, Any] | None = None, forcing=None):
         """The NumPyro model. ``obs``: stream name -> (filled obs, mask, unc); ``None`` samples them.
 
         With ``record=True`` (predictive passes only, never under NUTS) daily trajectories, the
         noise-free biased prediction and, against ``ll_obs``, pointwise log-likelihoods are recorded
-        as deterministic sites.
+        as deterministic sites. ``forcing`` (default: the calibration's own) replaces the model forcing
+        pytree; passed as an argument, it is an input of the compiled program instead of a constant,
+        so sites with the same shapes share compiled code (:mod:`bayeslsm.distributed`).
         """
         sampled = sample_parameters(
             self.free, self.catalogue.parameters, self.zpriors, self.site_pft_index, self.pfts, self.hierarchy
         )
         params, init = self._param_values(sampled)
-        outputs = self._forward_impl(params, init, self.forcing)
+        outputs = self._forward_impl(params, init, self.forcing if forcing is None else forcing)
         if self.edc is not None:
             numpyro.factor("edc", self.edc.log_potential(params, init, outputs))
         for sd in self.streams:
@@ -447,12 +449,14 @@ class Calibration:
             init_strategy = init_to_value(values=self._z_values(init_values))
         kernel = NUTS(self.numpyro_model, dense_mass=dense_mass, target_accept_prob=target_accept,
                       max_tree_depth=max_tree_depth, init_strategy=init_strategy)
+        # data (observations, forcing) are arguments of the compiled sampler, not constants: the
+        # program is the same for every site of the same shapes (persistent compilation cache)
         mcmc = MCMC(kernel, num_warmup=warmup, num_samples=draws, num_chains=chains,
-                    chain_method=chain_method, progress_bar=progress)
+                    chain_method=chain_method, progress_bar=progress, jit_model_args=True)
         key = jax.random.PRNGKey(seed)
         k_run, k_pred, k_prior = jax.random.split(key, 3)
         t0 = _time.perf_counter()
-        mcmc.run(k_run, obs=self.observed_arrays(), extra_fields=("diverging", "num_steps", "energy",
+        mcmc.run(k_run, obs=self.observed_arrays(), forcing=self.forcing, extra_fields=("diverging", "num_steps", "energy",
                                                                    "accept_prob", "adapt_state.step_size",
                                                                    "potential_energy"))
         samples = mcmc.get_samples(group_by_chain=True)

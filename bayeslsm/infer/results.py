@@ -67,17 +67,22 @@ def _versions() -> dict:
 
 
 def _trace_fn(cal, substitute: bool, keep: tuple[str, ...]):
-    """A jitted, vmapped function: (samples batch, keys) -> dict of recorded sites."""
+    """A jitted, vmapped function: (samples batch, keys) -> dict of recorded sites.
+
+    Forcing and observations are arguments of the compiled program (not constants), so calibrations
+    of the same shapes compile to the same program (a persistent compilation cache then reuses it).
+    """
     ll_obs = cal.observed_arrays()
 
-    def one(sample, key):
+    def one(sample, key, forcing, ll):
         model = numpyro.handlers.seed(cal.numpyro_model, key)
         if substitute:
             model = numpyro.handlers.substitute(model, data=sample)
-        tr = numpyro.handlers.trace(model).get_trace(obs=None, record=True, ll_obs=ll_obs)
+        tr = numpyro.handlers.trace(model).get_trace(obs=None, record=True, ll_obs=ll, forcing=forcing)
         return {k: tr[k]["value"] for k in keep if k in tr}
 
-    return jax.jit(jax.vmap(one))
+    run = jax.jit(jax.vmap(one, in_axes=(0, 0, None, None)))
+    return lambda sample, keys: run(sample, keys, cal.forcing, ll_obs)
 
 
 def _batched(fn, samples: dict | None, keys: jnp.ndarray, batch: int) -> dict:
