@@ -158,9 +158,16 @@ def _use_compilation_cache(path: str | None) -> None:
 
     if path is None or jax.config.jax_compilation_cache_dir:
         return
-    # one folder per process: JAX's file cache is not safe for concurrent writers (a reader can see a
-    # half-written entry), and each worker then compiles once
-    path = Path(path) / f"{socket.gethostname()}-{os.getpid()}"
+    # one folder per worker: JAX's file cache is not safe for concurrent writers (a reader can see a
+    # half-written entry); named by the worker's name, so a resumed run's worker of the same name
+    # finds the programs of the previous run
+    try:
+        from distributed import get_worker
+
+        who = _safe(str(get_worker().name))
+    except (ImportError, ValueError):
+        who = str(os.getpid())
+    path = Path(path) / f"{_safe(socket.gethostname())}-{who}"
     jax.config.update("jax_compilation_cache_dir", str(path))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
@@ -328,6 +335,8 @@ def run_sites(build: Callable[[str], Any], sites: Sequence[str], out: str | os.P
         try:
             cache = str(out / ".jax_cache") if compilation_cache == "auto" else (
                 None if compilation_cache is None else str(compilation_cache))
+            if client is None and address is None and not processes:
+                cache = None  # threads of this process: do not change this process's JAX configuration
             futures = {c.submit(_fit_site, build, s, str(site_result_path(out, s)), method, fit, cache,
                                 key=f"bayeslsm-site-{_safe(s)}-{time.time_ns()}", pure=False): s for s in todo}
             for k, fut in enumerate(as_completed(futures), start=1):

@@ -1,0 +1,57 @@
+"""Simulation-based calibration runner (bayeslsm.diagnostics.sbc_runner): VSEM passes, a miscalibrated fit fails."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from bayeslsm.diagnostics.sbc_runner import run_sbc, sbc_problem, write_sbc
+
+# 40 simulated data sets of 60 days, 80 + 80 NUTS iterations thinned by 2 (M = 40): small enough for the
+# default suite; the uniformity test has 8 bins of 5 expected fits each (sbc_bins)
+SETTINGS = dict(n_sims=40, warmup=80, draws=80, thin=2, seed=3, progress=False)
+
+
+@pytest.fixture(scope="module")
+def vsem_sbc():
+    return run_sbc(sbc_problem("vsem", days=60, sigma=0.5), **SETTINGS)
+
+
+@pytest.mark.slow
+def test_vsem_sbc_ranks_are_uniform(vsem_sbc, tmp_path):
+    res = vsem_sbc
+    assert set(res.ranks) == {"LUE", "GAMMA"}
+    assert res.M == 40 and all(r.shape == (40,) for r in res.ranks.values())
+    assert all(0 <= r.min() and r.max() <= res.M for r in res.ranks.values())
+    # Bonferroni over the 2 parameters at 1 %: fails with probability <= 1 % if the inference is right
+    assert res.passed(alpha=0.01), res.pvalues
+    assert int(np.sum(res.divergences)) <= 2  # a divergence now and then is not a failure of SBC
+    paths = write_sbc(res, tmp_path)
+    data = json.loads(paths["json"].read_text())
+    assert data["n_sims"] == 40 and data["passed_at_0.01"] is True
+    assert paths["figure"].stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_sbc_detects_an_overconfident_posterior():
+    """Data simulated with NEE noise sd 0.5, fitted assuming sd 0.1: posteriors 5x too narrow, ranks pile up at
+    0 and M (a U shape), and the uniformity test rejects."""
+    res = run_sbc(sbc_problem("vsem", days=60, sigma=0.5), fit_cal=sbc_problem("vsem", days=60, sigma=0.1), **SETTINGS)
+    assert not res.passed(alpha=0.01)
+    assert min(res.pvalues.values()) < 1e-6
+    lue = res.ranks["LUE"]
+    assert np.mean((lue <= 2) | (lue >= res.M - 2)) > 0.5  # the U shape: extreme ranks dominate
+
+
+def test_sbc_arguments_are_checked():
+    cal = sbc_problem("vsem", days=20, sigma=0.5)
+    with pytest.raises(ValueError, match="n_sims"):
+        run_sbc(cal, n_sims=1)
+    with pytest.raises(ValueError, match="thin"):
+        run_sbc(cal, n_sims=4, thin=0)
+    with pytest.raises(ValueError, match="latent parameters"):
+        run_sbc(cal, n_sims=4, warmup=2, draws=2, fit_cal=sbc_problem("vsem", days=20), progress=False)
+    with pytest.raises(ValueError, match="model"):
+        sbc_problem("jules")
