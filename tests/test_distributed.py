@@ -73,7 +73,7 @@ def test_thirty_sites_on_a_local_cluster(thirty):
     assert len([ln for ln in lines if " done in " in ln]) == N_SITES - 1  # one progress line per site
     assert len([ln for ln in lines if " FAILED: " in ln]) == 1
     assert not list(out.rglob("*.tmp"))
-    # each file is that site's own calibration: its forcing, and a LUE posterior inside the prior support
+    # each file is that site's own calibration (its site, its forcing)
     for s in ("syn0000", "syn0017"):
         idata = load(site_result_path(out, s))
         assert [str(x) for x in idata.posterior["site"].values] == [s]
