@@ -83,8 +83,12 @@ class SBCResult:
                 "settings": self.settings}
 
 
-def sbc_problem(model: str = "vsem", days: int = 365, seed: int = 0, sigma=None):
+def sbc_problem(model: str = "vsem", days: int = 365, seed: int = 0, sigma=None, start: int = 120):
     """A small calibration problem for SBC on generated weather (no observations: all points observed).
+
+    ``days`` days of weather from day ``start`` of the year (default 120, early May: in winter NEE
+    carries almost no information on light-use parameters, and a posterior close to the prior would
+    pass SBC whatever the likelihood).
 
     ``vsem``: free ``LUE`` and ``GAMMA``, daily NEE with a Gaussian error whose sd has a half-normal
     prior (scale 1 gC m-2 d-1). ``dalec2``: free ``ceff`` and ``f_auto``, daily NEE (sd prior as for
@@ -98,8 +102,10 @@ def sbc_problem(model: str = "vsem", days: int = 365, seed: int = 0, sigma=None)
         raise ValueError(f"`model` must be one of {SBC_PROBLEMS}; got {model!r}")
     if not 1 <= int(days) <= 366 * 3:
         raise ValueError(f"`days` must be in 1..1098; got {days!r}")
-    forcing = weather_generator(years=int(np.ceil(days / 365.25)) or 1, lat=45.0, seed=seed, site="sbc")
-    forcing = forcing.isel(time=slice(0, int(days)))
+    if not 0 <= int(start) < 365:
+        raise ValueError(f"`start` (day of the year) must be in 0..364; got {start!r}")
+    forcing = weather_generator(years=int(np.ceil((start + days) / 365.0)), lat=45.0, seed=seed, site="sbc")
+    forcing = forcing.isel(time=slice(int(start), int(start) + int(days)))
     nee_sigma = {"prior": "halfnormal", "scale": 1.0} if sigma is None else float(sigma)
     streams = [{"name": "NEE", "support": "daily", "error": {"kind": "gaussian", "sigma": nee_sigma}}]
     if model == "vsem":
@@ -121,6 +127,23 @@ def _observation_layout(cal):
         mask = np.ones((cal.n_site, n), bool) if sd.obs is None else np.isfinite(sd.obs)
         out[sd.config.name] = (jnp.asarray(mask), None if sd.unc is None else jnp.asarray(sd.unc))
     return out
+
+
+def _latent_names(cal, streams) -> list[str]:
+    """Names of the latent (sampled, not observed) sites of ``cal``'s model, from an abstract trace."""
+    import jax
+    import numpyro
+
+    names: list[str] = []
+
+    def trace():
+        tr = numpyro.handlers.trace(numpyro.handlers.seed(cal.numpyro_model, 0)).get_trace(obs=None)
+        names.extend(n for n, s in tr.items()
+                     if s["type"] == "sample" and not s.get("is_observed", False) and n not in streams)
+        return 0
+
+    jax.eval_shape(trace)
+    return sorted(names)
 
 
 def run_sbc(cal, n_sims: int = 100, *, fit_cal=None, warmup: int = 200, draws: int = 200, thin: int = 2,
@@ -180,6 +203,9 @@ def run_sbc(cal, n_sims: int = 100, *, fit_cal=None, warmup: int = 200, draws: i
         raise ValueError("`cal` has no observation streams: there is nothing to simulate and fit")
     if sorted(sd.config.name for sd in fit_cal.streams) != sorted(streams):
         raise ValueError(f"`fit_cal` streams {[sd.config.name for sd in fit_cal.streams]} differ from `cal`'s {streams}")
+    latent_sim, latent_fit = _latent_names(cal, streams), _latent_names(fit_cal, streams)
+    if latent_sim != latent_fit:
+        raise ValueError(f"`fit_cal` has latent parameters {latent_fit}, `cal` {latent_sim}; SBC needs the same")
     layout = _observation_layout(cal)
     t0 = time.perf_counter()
     k_sim, k_init, k_fit = jax.random.split(jax.random.PRNGKey(seed), 3)
