@@ -111,3 +111,12 @@ def test_bad_site_lists_are_named_errors(tmp_path):
         run_sites(TwinSites(n=2), ["a b", "a_b"], tmp_path)
     with pytest.raises(ValueError, match="method"):
         run_sites(TwinSites(n=2), ["a"], tmp_path, method="mcmc")
+
+
+def test_cli_run_sites_needs_one_source(tmp_path, capsys):
+    from bayeslsm.cli import main
+
+    assert main(["run-sites", "--out", str(tmp_path)]) == 2
+    assert "EXPERIMENT.toml or --synthetic" in capsys.readouterr().err
+    assert main(["run-sites", "--synthetic", "3", "--sites", "nowhere", "--out", str(tmp_path)]) == 2
+    assert "nowhere" in capsys.readouterr().err

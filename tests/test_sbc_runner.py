@@ -57,3 +57,10 @@ def test_sbc_arguments_are_checked():
         run_sbc(cal, n_sims=4, warmup=2, draws=2, fit_cal=sbc_problem("vsem", days=20), progress=False)
     with pytest.raises(ValueError, match="model"):
         sbc_problem("jules")
+
+
+def test_cli_sbc_rejects_a_single_simulation(tmp_path, capsys):
+    from bayeslsm.cli import main
+
+    assert main(["sbc", "--n", "1", "--out", str(tmp_path)]) == 2
+    assert "--n must be at least 2" in capsys.readouterr().err
