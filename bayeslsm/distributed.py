@@ -25,9 +25,12 @@ import re
 import socket
 import threading
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
 
 __all__ = ["ExperimentSites", "SiteResult", "TwinSites", "run_sites", "site_result_path"]
 
@@ -199,7 +202,7 @@ def _fit_site_locked(build, site, path, method, fit) -> dict:
         from bayeslsm._compat import import_arviz
 
         rhat = import_arviz().rhat(idata.posterior)
-        vals = [float(v) for v in rhat.to_array().values.ravel() if v == v]
+        vals = [float(v) for v in rhat.to_array().values.ravel() if np.isfinite(v)]
         out["max_r_hat"] = max(vals) if vals else None
     return out
 
@@ -345,7 +348,7 @@ def run_sites(build: Callable[[str], Any], sites: Sequence[str], out: str | os.P
                     res = fut.result()
                     entries[s] = {"state": "done", "path": str(site_result_path(out, s)), "skipped": False, **res}
                     line = f"{s} done in {res['wall_seconds']:.1f} s"
-                except Exception as err:  # one site's failure must not stop the others
+                except Exception as err:  # noqa: BLE001  (one site's failure must not stop the others)
                     entries[s] = {"state": "failed", "path": None, "error": f"{type(err).__name__}: {err}"}
                     line = f"{s} FAILED: {type(err).__name__}: {err}"
                 _write_list(list_path, entries, meta)

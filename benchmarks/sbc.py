@@ -55,7 +55,7 @@ def main(argv=None) -> dict:
               f"{results[model]['divergent_fits']}/{a.n}; {wall:.0f} s ({wall / a.n:.2f} s per fit, compile included)")
     if a.n_serial > 1 and "vsem" in a.models:
         cal = sbc_problem("vsem", days=a.days, seed=a.seed)
-        kw = dict(n_sims=a.n_serial, warmup=a.warmup, draws=a.draws, thin=a.thin, seed=a.seed, progress=False)
+        kw = {"n_sims": a.n_serial, "warmup": a.warmup, "draws": a.draws, "thin": a.thin, "seed": a.seed, "progress": False}
         timings = {}
         for batch in (a.n_serial, 1):
             t0 = time.perf_counter()

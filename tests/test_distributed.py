@@ -12,11 +12,11 @@ import pytest
 
 pytest.importorskip("distributed")
 
-from bayeslsm.distributed import TwinSites, run_sites, site_result_path  # noqa: E402
-from bayeslsm.infer import load  # noqa: E402
-
 # the worker processes cannot import this test module: ship its classes and functions by value
-import cloudpickle  # noqa: E402
+import cloudpickle
+
+from bayeslsm.distributed import TwinSites, run_sites, site_result_path
+from bayeslsm.infer import load
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 

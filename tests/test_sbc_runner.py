@@ -11,7 +11,7 @@ from bayeslsm.diagnostics.sbc_runner import run_sbc, sbc_problem, write_sbc
 
 # 40 simulated data sets of 60 days, 80 + 80 NUTS iterations thinned by 2 (M = 40): small enough for the
 # default suite; the uniformity test has 8 bins of 5 expected fits each (sbc_bins)
-SETTINGS = dict(n_sims=40, warmup=80, draws=80, thin=2, seed=3, progress=False)
+SETTINGS = {"n_sims": 40, "warmup": 80, "draws": 80, "thin": 2, "seed": 3, "progress": False}
 
 
 @pytest.fixture(scope="module")

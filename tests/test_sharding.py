@@ -27,7 +27,7 @@ def problem():
         site=SITES, lat=("site", [45.0 + 2 * i for i in range(len(SITES))]), pft=("site", ["DBF"] * len(SITES)))
     truth = {"LUE": np.array([0.002, 0.0025, 0.003, 0.0022]), "GAMMA": 0.45}
     obs, _ = twin_experiment("vsem", forcing, STREAMS, truth, gaps=0.2, seed=3)
-    kw = dict(free=["LUE", "GAMMA"], hierarchy={"params": ["LUE"]})
+    kw = {"free": ["LUE", "GAMMA"], "hierarchy": {"params": ["LUE"]}}
     return (Calibration("vsem", forcing, obs, STREAMS, **kw),
             Calibration("vsem", forcing, obs, STREAMS, shard_sites=True, **kw))
 

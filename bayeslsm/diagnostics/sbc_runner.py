@@ -22,7 +22,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -34,7 +34,7 @@ SBC_PROBLEMS = ("vsem", "dalec2")
 
 
 def _display(name: str) -> str:
-    return name[3:] if name.startswith("_z_") else name
+    return name.removeprefix("_z_")
 
 
 @dataclass
@@ -268,9 +268,10 @@ def run_sbc(cal, n_sims: int = 100, *, fit_cal=None, warmup: int = 200, draws: i
     ranks = sbc_ranks({_display(n): truth_u[n] for n in z0},
                       [{_display(n): post[n][i] for n in z0} for i in range(n_sims)], rng=seed)
     pvalues = sbc_uniformity_pvalue(ranks, M)
-    settings = dict(model=cal.model.name, n_sims=n_sims, warmup=warmup, draws=draws, thin=thin, M=M, seed=seed,
-                    target_accept=target_accept, max_tree_depth=max_tree_depth, batch=batch,
-                    sampler="blackjax.nuts + window_adaptation", wall_seconds=time.perf_counter() - t0)
+    settings = {"model": cal.model.name, "n_sims": n_sims, "warmup": warmup, "draws": draws, "thin": thin,
+                "M": M, "seed": seed, "target_accept": target_accept, "max_tree_depth": max_tree_depth,
+                "batch": batch, "sampler": "blackjax.nuts + window_adaptation",
+                "wall_seconds": time.perf_counter() - t0}
     return SBCResult(ranks=ranks, M=M, pvalues=pvalues, truth={_display(n): truth_u[n] for n in z0},
                      divergences=np.concatenate(divergences), settings=settings)
 

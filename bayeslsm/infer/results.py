@@ -52,8 +52,16 @@ import xarray as xr
 
 from bayeslsm._compat import import_arviz
 
-__all__ = ["LOG_LIKELIHOOD_RESOLUTION", "PREDICTIVE_RESOLUTION_PER_NOISE_SD", "PRECISIONS", "atomic_path",
-           "build_inference_data", "load", "remove_stale_temporaries", "save"]
+__all__ = [
+    "LOG_LIKELIHOOD_RESOLUTION",
+    "PRECISIONS",
+    "PREDICTIVE_RESOLUTION_PER_NOISE_SD",
+    "atomic_path",
+    "build_inference_data",
+    "load",
+    "remove_stale_temporaries",
+    "save",
+]
 
 
 def _versions() -> dict:
@@ -233,7 +241,7 @@ def build_inference_data(cal, samples, extra, settings, k_pred, k_prior, batch=2
         samples = {k: np.asarray(v) for k, v in samples.items()}
         n_chain, n_draw = next(iter(samples.values())).shape[:2]
         flat = {k: v.reshape((n_chain * n_draw,) + v.shape[2:]) for k, v in samples.items()
-                if k.startswith("_z_") or k.startswith("_eps_") or k in param_sites}
+                if k.startswith(("_z_", "_eps_")) or k in param_sites}
         groups["posterior"] = _group_params(cal, samples, n_chain, n_draw, flat=False)
         keys = jax.random.split(k_pred, n_chain * n_draw)
         rec = _batched(_trace_fn(cal, True, _recorded_sites(cal)), flat, keys, batch)
@@ -462,9 +470,9 @@ class _TerminateAsExit:
 
     def __enter__(self):
         self._old = None
-        if threading.current_thread() is threading.main_thread() and hasattr(signal, "SIGTERM"):
-            if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
-                self._old = signal.signal(signal.SIGTERM, self._raise)
+        if (threading.current_thread() is threading.main_thread() and hasattr(signal, "SIGTERM")
+                and signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None)):
+            self._old = signal.signal(signal.SIGTERM, self._raise)
         return self
 
     @staticmethod
