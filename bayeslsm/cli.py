@@ -12,6 +12,9 @@ Usage
                  [--allow-out-of-bounds] [--no-progress]
     bayeslsm report DIR/posterior.nc [--out DIR]
     bayeslsm emulate SPEC.toml --out DIR [--n-design N] [--rounds N] [--n-correct N] [--processes N] [--seed N]
+    bayeslsm sbc [--model vsem|dalec2] [--out DIR] [--n N] [--days N] [--warmup N] [--draws N] [--thin N] [--seed N]
+    bayeslsm run-sites [EXPERIMENT.toml | --synthetic N] --out DIR [--address ADDR] [--workers N] [--sites SITE ...]
+                 [--method nuts|laplace|svi] [--chains N] [--warmup N] [--draws N] [--seed N]
     bayeslsm --version
 
 ``simulate`` runs ``vsem``, ``dalec2`` or ``dalec2_water`` over a reference-format driver file
@@ -421,6 +424,90 @@ def emulate(args: argparse.Namespace) -> int:
         print(f"{PROG} emulate: {name}: mean {s['mean']:.4g}, sd {s['sd']:.3g}, 90 % [{s['lo']:.4g}, {s['hi']:.4g}]")
     print(f"{PROG} emulate: wrote {res['posterior']}, {res['summary_path']}")
     return 0
+
+
+# ---------------------------------------------------------------------------------------------------
+# sbc / run-sites
+
+
+@command(
+    "sbc",
+    help="simulation-based calibration: N fits of simulated data, rank statistics, uniformity tests, rank plots",
+    arguments=[
+        arg("--model", choices=("vsem", "dalec2"), default="vsem", help="problem (bayeslsm.diagnostics.sbc_problem)"),
+        arg("--out", type=Path, default=Path("sbc_out"), metavar="DIR", help="output folder (default: sbc_out)"),
+        arg("--n", type=_positive_int, default=100, metavar="N", help="simulated data sets (default: 100)"),
+        arg("--days", type=_positive_int, default=120, metavar="N", help="days of generated weather (default: 120)"),
+        arg("--warmup", type=_positive_int, default=200, metavar="N", help="NUTS adaptation steps per fit (default: 200)"),
+        arg("--draws", type=_positive_int, default=200, metavar="N", help="NUTS draws per fit (default: 200)"),
+        arg("--thin", type=_positive_int, default=2, metavar="N", help="keep every N-th draw (default: 2)"),
+        arg("--seed", type=int, default=0, metavar="N", help="random seed (default: 0)"),
+        arg("--no-progress", action="store_true", help="no progress lines"),
+    ],
+)
+def sbc(args: argparse.Namespace) -> int:
+    """Draw parameters from the prior, simulate observations, fit them with NUTS (all fits batched with
+    jax.vmap), and write the ranks, a chi-square uniformity test per parameter (sbc.json) and the rank
+    histograms (sbc_ranks.png). Exit status 1 when a parameter rejects uniformity (Bonferroni, 1 %)."""
+    import numpy as np
+
+    from bayeslsm.diagnostics.sbc_runner import run_sbc, sbc_problem, write_sbc
+
+    if args.n < 2:
+        raise CommandError("--n must be at least 2 simulated data sets")
+    res = run_sbc(sbc_problem(args.model, days=args.days, seed=args.seed), n_sims=args.n, warmup=args.warmup,
+                  draws=args.draws, thin=args.thin, seed=args.seed, progress=not args.no_progress)
+    paths = write_sbc(res, args.out)
+    for name, p in res.pvalues.items():
+        print(f"{PROG} sbc: {name}: uniformity p = {float(np.min(p)):.3g}")
+    print(f"{PROG} sbc: {'passed' if res.passed() else 'FAILED'} ({args.n} fits, M = {res.M}, "
+          f"{res.settings['wall_seconds']:.0f} s); wrote {paths['json']} and {paths['figure']}")
+    return 0 if res.passed() else 1
+
+
+@command(
+    "run-sites",
+    help="calibrate many sites independently on a Dask cluster (resumable; one result file per site)",
+    arguments=[
+        arg("experiment", nargs="?", metavar="EXPERIMENT.toml",
+            help="experiment whose sites are calibrated one by one (or use --synthetic N)"),
+        arg("--synthetic", type=_positive_int, metavar="N", help="N synthetic VSEM twin sites instead of an experiment"),
+        arg("--out", required=True, type=Path, metavar="DIR", help="output folder (sites/SITE.nc, sites.json)"),
+        arg("--sites", nargs="+", metavar="SITE", help="only these sites"),
+        arg("--address", metavar="ADDR", help="Dask scheduler address (default: a LocalCluster on this machine)"),
+        arg("--workers", type=_positive_int, default=2, metavar="N", help="LocalCluster worker processes (default: 2)"),
+        arg("--method", choices=("nuts", "laplace", "svi"), default="nuts", help="sampler (default: nuts)"),
+        arg("--chains", type=_positive_int, default=4, metavar="N", help="NUTS chains (default: 4)"),
+        arg("--warmup", type=_positive_int, default=500, metavar="N", help="warm-up iterations (default: 500)"),
+        arg("--draws", type=_positive_int, default=500, metavar="N", help="draws per chain (default: 500)"),
+        arg("--seed", type=int, default=0, metavar="N", help="random seed (default: 0)"),
+        arg("--no-progress", action="store_true", help="no progress lines"),
+    ],
+)
+def run_sites_command(args: argparse.Namespace) -> int:
+    """One Dask task per site: build its calibration on a worker, sample it and write SITE.nc atomically;
+    sites.json lists every site's state. Run the same command again to resume: sites with a result file
+    are skipped. Exit status 1 when a site failed (its error is in sites.json)."""
+    from bayeslsm.distributed import ExperimentSites, TwinSites, run_sites
+
+    if (args.experiment is None) == (args.synthetic is None):
+        raise CommandError("give either an EXPERIMENT.toml or --synthetic N (not both, not neither)")
+    build = TwinSites(n=args.synthetic) if args.synthetic else ExperimentSites(args.experiment)
+    sites = build.site_ids
+    if args.sites:
+        unknown = [s for s in args.sites if s not in sites]
+        if unknown:
+            raise CommandError(f"--sites {unknown} are not sites of the run; expected some of {sites}")
+        sites = list(args.sites)
+    if args.method == "nuts":
+        fit = {"chains": args.chains, "warmup": args.warmup, "draws": args.draws, "seed": args.seed}
+    else:
+        fit = {"draws": args.draws, "seed": args.seed}
+    res = run_sites(build, sites, args.out, method=args.method, fit=fit, address=args.address,
+                    n_workers=args.workers, progress=not args.no_progress)
+    failed = [s for s, r in res.items() if r.state == "failed"]
+    print(f"{PROG} run-sites: {len(res) - len(failed)} of {len(res)} sites done; wrote {args.out / 'sites.json'}")
+    return 1 if failed else 0
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -64,8 +64,10 @@ def run_demo(out: str | Path = "demo_out", chains: int = 4, warmup: int = 400, d
     _, _, truth, cal = demo_problem(years=years, seed=seed)
     print(f"[bayeslsm demo] NUTS: {chains} chains x ({warmup} warm-up + {draws} draws), "
           f"{len(cal.free)} free model parameters + bias/error parameters", flush=True)
+    # compact output: daily trajectories of 100 draws (enough for the 90 % bands of the predictive
+    # plots), replicated observations but not their noise-free copies (posterior.nc < 10 MB)
     idata = cal.nuts(chains=chains, warmup=warmup, draws=draws, seed=seed, progress=progress,
-                     dense_mass=dense_mass, target_accept=target_accept)
+                     dense_mass=dense_mass, target_accept=target_accept, daily=100, model_points=False)
     save(idata, out / "posterior.nc")
     truth_post = {k: v for k, v in truth.items() if k in idata.posterior.data_vars}
     summary = summarize(idata, truth=truth_post, ci_prob=0.9)

@@ -13,9 +13,11 @@ from bayeslsm.diagnostics.plots import (
 )
 from bayeslsm.diagnostics.report import write_report
 from bayeslsm.diagnostics.sbc import plot_sbc_hist, sbc_bins, sbc_ranks, sbc_uniformity_pvalue
+from bayeslsm.diagnostics.sbc_runner import SBCResult, run_sbc, sbc_problem, write_sbc
 from bayeslsm.diagnostics.summary import parameter_table, summarize, uncertainty_reduction, write_summary_json
 
 __all__ = [
+    "SBCResult",
     "SamplingReport",
     "SamplingWarning",
     "check_sampling",
@@ -29,7 +31,9 @@ __all__ = [
     "plot_sbc_hist",
     "plot_shrinkage",
     "plot_trace",
+    "run_sbc",
     "sbc_bins",
+    "sbc_problem",
     "sbc_ranks",
     "sbc_uniformity_pvalue",
     "stream_names",
@@ -37,5 +41,6 @@ __all__ = [
     "summarize",
     "uncertainty_reduction",
     "write_report",
+    "write_sbc",
     "write_summary_json",
 ]

@@ -6,7 +6,6 @@ import dataclasses
 import json
 import os
 import time
-from pathlib import Path
 from typing import Any, Mapping
 
 from bayeslsm.experiments._io import _jsonable, _write_json

@@ -3,7 +3,7 @@
 from bayeslsm.infer.calibration import Calibration, ConfigurationError, StreamData, get_model
 from bayeslsm.infer.forcing import ForcingError, as_site_dataset, model_forcing
 from bayeslsm.infer.parameters import Hierarchy, ZPrior, sample_parameters, z_prior
-from bayeslsm.infer.results import build_inference_data, load, save
+from bayeslsm.infer.results import atomic_path, build_inference_data, load, save
 from bayeslsm.infer.twin import twin_experiment
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "StreamData",
     "ZPrior",
     "as_site_dataset",
+    "atomic_path",
     "build_inference_data",
     "get_model",
     "load",

@@ -77,6 +77,19 @@ class StreamData:
         return None if self.obs is None else np.isfinite(self.obs)
 
 
+def _site_sharding(shard_sites, n_site: int):
+    """``NamedSharding`` of a leading ``site`` axis over the largest usable number of devices, or ``None``."""
+    if shard_sites is False or shard_sites is None:
+        return None
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    devices = list(jax.devices()) if shard_sites is True else list(shard_sites)
+    if not devices:
+        raise ConfigurationError("`shard_sites` is an empty sequence; expected True or a sequence of jax devices")
+    n = max(d for d in range(1, min(len(devices), n_site) + 1) if n_site % d == 0)
+    return NamedSharding(Mesh(np.array(devices[:n]), ("site",)), PartitionSpec("site"))
+
+
 class Calibration:
     """A Bayesian calibration problem: model + forcing + observations + streams + free parameters.
 
@@ -107,6 +120,13 @@ class Calibration:
     edc
         ``True`` for all of DALEC's ecological and dynamic constraints, or a sequence of their names
         (:mod:`bayeslsm.priors.edc`); ``None``/``False`` for none.
+    shard_sites
+        Shard the site axis of the forward pass (forcing, parameters, initial state, outputs) over
+        devices with :mod:`jax.sharding`: ``True`` for all local devices, or a sequence of devices.
+        The largest number of them that divides the number of sites is used. Results equal the
+        unsharded ones; with one device per GPU the joint (hierarchical) posterior of many sites
+        spreads over the GPUs. NUTS chains then run ``"vectorized"`` (``"parallel"`` pmaps chains
+        over the same devices and is refused).
     """
 
     def __init__(
@@ -122,6 +142,7 @@ class Calibration:
         n_cycles: int = 5,
         edc: bool | Sequence[str] | None = None,
         catalogue=None,
+        shard_sites: bool | Sequence[Any] = False,
     ):
         self.model = get_model(model)
         self.catalogue = catalogue if catalogue is not None else load_catalogue(self.model.name)
@@ -212,7 +233,23 @@ class Calibration:
 
             self.edc = EDCSet.from_spec(edc, self.model.name)
 
+        self.site_sharding = _site_sharding(shard_sites, self.n_site)
+        if self.site_sharding is not None:
+            self.forcing = jax.device_put(self.forcing, self._site_shardings(self.forcing))
         self._forward_jit = jax.jit(self._forward_impl)
+
+    def _site_shardings(self, tree):
+        """The site sharding for leaves with a leading site axis, replication for the others."""
+        from jax.sharding import NamedSharding, PartitionSpec
+
+        repl = NamedSharding(self.site_sharding.mesh, PartitionSpec())
+        return jax.tree_util.tree_map(
+            lambda x: self.site_sharding if (np.ndim(x) >= 1 and np.shape(x)[0] == self.n_site) else repl, tree)
+
+    def _constrain_sites(self, tree):
+        if self.site_sharding is None:
+            return tree
+        return jax.lax.with_sharding_constraint(tree, self._site_shardings(tree))
 
     # ------------------------------------------------------------------------------------------
     def _stream_data(self, cfg) -> StreamData:
@@ -304,7 +341,8 @@ class Calibration:
             i = spinup(model, p, f, i, method=method, n_cycles=n)
             return simulate(model, p, f, i)
 
-        return jax.vmap(one)(params, forcing, init)
+        params, init, forcing = self._constrain_sites((params, init, forcing))
+        return self._constrain_sites(jax.vmap(one)(params, forcing, init))
 
     def simulate(self, values: Mapping[str, Any] | None = None):
         """Run the model at every site with parameter ``values`` (others fixed); leaves (site, time)."""
@@ -313,19 +351,21 @@ class Calibration:
 
     # ------------------------------------------------------------------------------------------
     def numpyro_model(self, obs: Mapping[str, Any] | None = None, record: bool = False,
-                      ll_obs: Mapping[str, Any] | None = None):
+                      ll_obs: Mapping[str, Any] | None = None, forcing=None):
         """The NumPyro model. ``obs``: stream name -> (filled obs, mask, unc); ``None`` samples them.
 
         With ``record=True`` (predictive passes only, never under NUTS) daily trajectories, the
         noise-free biased prediction and, against ``ll_obs``, pointwise log-likelihoods are recorded
-        as deterministic sites.
+        as deterministic sites. ``forcing`` (default: the calibration's own) replaces the model forcing
+        pytree; passed as an argument, it is an input of the compiled program instead of a constant,
+        so sites with the same shapes share compiled code (:mod:`bayeslsm.distributed`).
         """
         sampled = sample_parameters(
             self.free, self.catalogue.parameters, self.zpriors, self.site_pft_index, self.pfts, self.hierarchy,
             covariates=getattr(self, "site_covariates", None),
         )
         params, init = self._param_values(sampled)
-        outputs = self._forward_impl(params, init, self.forcing)
+        outputs = self._forward_impl(params, init, self.forcing if forcing is None else forcing)
         if self.edc is not None:
             numpyro.factor("edc", self.edc.log_potential(params, init, outputs))
         for sd in self.streams:
@@ -366,7 +406,7 @@ class Calibration:
     def nuts(self, chains: int = 4, warmup: int = 500, draws: int = 500, *, dense_mass: bool = False,
              target_accept: float = 0.8, max_tree_depth: int = 10, seed: int = 0, progress: bool = True,
              chain_method: str | None = None, predictive_batch: int = 200, prior_draws: int = 200,
-             init_values: Mapping[str, float] | None = None):
+             init_values: Mapping[str, float] | None = None, daily: bool | int = True, model_points: bool = True):
         """Sample the posterior with NUTS and return a complete ``InferenceData``.
 
         Parameters
@@ -390,12 +430,21 @@ class Calibration:
             Number of prior / prior predictive draws stored (0 to skip).
         init_values
             Optional starting values (constrained) for free parameters, e.g. a MAP estimate.
+        daily, model_points
+            What the predictive groups store (:func:`bayeslsm.infer.results.build_inference_data`):
+            daily trajectories of every draw (``True``), none (``False``) or ``n`` evenly spaced draws;
+            the noise-free predictions ``{stream}_model`` beside the replicated observations.
         """
         from numpyro.infer import MCMC, NUTS, init_to_median, init_to_value
 
         from bayeslsm.infer.results import build_inference_data
         from bayeslsm.infer.validate import checked_start
 
+        if self.site_sharding is not None:
+            if chain_method == "parallel":
+                raise ConfigurationError("`chain_method='parallel'` maps chains over the devices that `shard_sites` "
+                                         "already shards the site axis over; use 'vectorized' or 'sequential'")
+            chain_method = chain_method or "vectorized"
         if chain_method is None:
             chain_method = "parallel" if jax.local_device_count() >= chains else "sequential"
         init_strategy = init_to_median(num_samples=15)
@@ -403,13 +452,15 @@ class Calibration:
             init_strategy = init_to_value(values=self._z_values(init_values))
         kernel = NUTS(self.numpyro_model, dense_mass=dense_mass, target_accept_prob=target_accept,
                       max_tree_depth=max_tree_depth, init_strategy=init_strategy)
+        # data (observations, forcing) are arguments of the compiled sampler, not constants: the
+        # program is the same for every site of the same shapes (persistent compilation cache)
         mcmc = MCMC(kernel, num_warmup=warmup, num_samples=draws, num_chains=chains,
-                    chain_method=chain_method, progress_bar=progress)
+                    chain_method=chain_method, progress_bar=progress, jit_model_args=True)
         key = jax.random.PRNGKey(seed)
         k_run, k_pred, k_prior = jax.random.split(key, 3)
         t0 = _time.perf_counter()
         mcmc.run = checked_start(mcmc.run, init_values)  # no finite starting point: InitialPointError
-        mcmc.run(k_run, obs=self.observed_arrays(), extra_fields=("diverging", "num_steps", "energy",
+        mcmc.run(k_run, obs=self.observed_arrays(), forcing=self.forcing, extra_fields=("diverging", "num_steps", "energy",
                                                                    "accept_prob", "adapt_state.step_size",
                                                                    "potential_energy"))
         samples = mcmc.get_samples(group_by_chain=True)
@@ -422,7 +473,8 @@ class Calibration:
                         target_accept=target_accept, max_tree_depth=max_tree_depth, seed=seed,
                         chain_method=chain_method, sampling_wall_seconds=wall)
         idata = build_inference_data(self, samples, extra, settings, k_pred, k_prior,
-                                     batch=predictive_batch, prior_draws=prior_draws)
+                                     batch=predictive_batch, prior_draws=prior_draws, daily=daily,
+                                     model_points=model_points)
         from bayeslsm.diagnostics.checks import check_sampling
 
         report = check_sampling(idata, max_tree_depth=max_tree_depth, stacklevel=3)
@@ -443,22 +495,25 @@ class Calibration:
         return out
 
     def laplace(self, draws: int = 1000, *, steps: int = 3000, learning_rate: float = 0.01, seed: int = 0,
-                predictive_batch: int = 200, prior_draws: int = 200, progress: bool = False):
+                predictive_batch: int = 200, prior_draws: int = 200, progress: bool = False,
+            daily: bool | int = True, model_points: bool = True):
         """MAP by SVI on a Laplace guide, then ``draws`` samples of the Laplace approximation."""
         from numpyro.infer.autoguide import AutoLaplaceApproximation
 
         return self._svi(AutoLaplaceApproximation, "laplace", draws, steps, learning_rate, seed,
-                         predictive_batch, prior_draws, progress)
+                         predictive_batch, prior_draws, progress, daily, model_points)
 
     def svi(self, draws: int = 1000, *, steps: int = 3000, learning_rate: float = 0.01, seed: int = 0,
-            predictive_batch: int = 200, prior_draws: int = 200, progress: bool = False):
+            predictive_batch: int = 200, prior_draws: int = 200, progress: bool = False,
+            daily: bool | int = True, model_points: bool = True):
         """Variational inference with a multivariate-normal guide (``AutoMultivariateNormal``)."""
         from numpyro.infer.autoguide import AutoMultivariateNormal
 
         return self._svi(AutoMultivariateNormal, "svi", draws, steps, learning_rate, seed,
-                         predictive_batch, prior_draws, progress)
+                         predictive_batch, prior_draws, progress, daily, model_points)
 
-    def _svi(self, guide_cls, method, draws, steps, lr, seed, batch, prior_draws, progress):
+    def _svi(self, guide_cls, method, draws, steps, lr, seed, batch, prior_draws, progress, daily=True,
+             model_points=True):
         from numpyro.infer import SVI, Trace_ELBO, init_to_median
         from numpyro.optim import Adam
 
@@ -483,7 +538,7 @@ class Calibration:
         settings = dict(method=method, draws=draws, steps=steps, learning_rate=lr, seed=seed,
                         final_loss=float(res.losses[-1]), sampling_wall_seconds=wall)
         return build_inference_data(self, samples, None, settings, k_pred, k_prior, batch=batch,
-                                    prior_draws=prior_draws)
+                                    prior_draws=prior_draws, daily=daily, model_points=model_points)
 
     def prior_predictive(self, draws: int = 500, *, seed: int = 0, predictive_batch: int = 200):
         """Prior and prior-predictive draws only, as ``InferenceData``."""

@@ -87,7 +87,6 @@ from bayeslsm.lsm.dalec2 import (
     DALEC2_OUTPUT_UNITS,
     DALEC2_PARAM_UNITS,
     INITIAL_POOL_KEYS,
-    DALEC2Drivers,
     DALEC2Params,
     DALEC2State,
     _as_state,

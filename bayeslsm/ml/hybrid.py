@@ -18,7 +18,7 @@ its parameters and ``jax.grad`` reaches the weights through the daily scan.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, NamedTuple, Sequence
+from typing import Any, Callable, Mapping, NamedTuple
 
 import equinox as eqx
 import jax
