@@ -22,6 +22,11 @@ Papaspiliopoulos et al. 2007, doi:10.1214/08834230700000014; NumPyro ``examples/
     z_pft[k]        = mu_global + sd_pft  * eps_pft[k]      eps ~ Normal(0, 1), plate "pft"
     z_site[i]       = z_pft[pft(i)] + sd_site * eps_site[i]                     plate "site"
 
+Parameters listed in ``pft_only`` (a subset of ``params``) stop at the PFT level:
+``z_site[i] = z_pft[pft(i)]`` (no ``sd_site``, no site deviations). Use it for a parameter that the
+data cannot separate from another one site by site (DALEC's ``clma`` against ``ceff``: GPP sees
+``ceff x C_fol / clma``), so that it is informed by every site of its PFT together.
+
 With a single PFT among the sites the PFT level is dropped (``z_pft = mu_global``): it is not
 identifiable and only adds a funnel.  ``mode="pooled"`` gives one value for every site; ``mode="unpooled"`` independent site values
 from each site's PFT prior.  Parameters outside the hierarchy are shared by all sites.
@@ -56,6 +61,8 @@ class Hierarchy:
         Use the centred parametrisation (default False: non-centred).
     pft_scale, site_scale
         HalfNormal scales of the between-PFT and between-site spreads, in unconstrained units.
+    pft_only
+        Parameters of ``params`` pooled at the PFT level only (one value per PFT; ``mode="partial"``).
     """
 
     params: tuple[str, ...] = ()
@@ -63,9 +70,14 @@ class Hierarchy:
     centered: bool = False
     pft_scale: float = 0.5
     site_scale: float = 0.3
+    pft_only: tuple[str, ...] = ()
 
     def __post_init__(self):
         object.__setattr__(self, "params", tuple(self.params))
+        object.__setattr__(self, "pft_only", tuple(self.pft_only))
+        for n in self.pft_only:
+            if n not in self.params:
+                raise ValueError(f"`hierarchy.pft_only` parameter {n!r} is not in `hierarchy.params` {list(self.params)}")
         if self.mode not in HIERARCHY_MODES:
             raise ValueError(f"`hierarchy.mode` must be one of {HIERARCHY_MODES}; got {self.mode!r}")
         for n, v in (("pft_scale", self.pft_scale), ("site_scale", self.site_scale)):
@@ -172,7 +184,9 @@ def sample_parameters(
             else:
                 m, s = zpriors_by_pft["__global__"][name].normal_approx()
                 mu = numpyro.sample(f"{name}_mu", dist.Normal(m, s))
-                sd_site = numpyro.sample(f"{name}_sd_site", dist.HalfNormal(hierarchy.site_scale))
+                pft_only = name in hierarchy.pft_only
+                if not pft_only:
+                    sd_site = numpyro.sample(f"{name}_sd_site", dist.HalfNormal(hierarchy.site_scale))
                 if len(pfts) == 1:
                     # one PFT: the PFT level is not identifiable from the data (a pure prior funnel);
                     # the PFT mean is the global mean.
@@ -185,12 +199,15 @@ def sample_parameters(
                         else:
                             eps = numpyro.sample(f"_eps_{name}_pft", dist.Normal(0.0, 1.0))
                             z_pft = mu + sd_pft * eps
-                with numpyro.plate("site", n_site, dim=-1):
-                    if hierarchy.centered:
-                        z = numpyro.sample(f"_z_{name}", dist.Normal(z_pft[site_pft_index], sd_site))
-                    else:
-                        eps = numpyro.sample(f"_eps_{name}", dist.Normal(0.0, 1.0))
-                        z = z_pft[site_pft_index] + sd_site * eps
+                if pft_only:
+                    z = z_pft[site_pft_index]
+                else:
+                    with numpyro.plate("site", n_site, dim=-1):
+                        if hierarchy.centered:
+                            z = numpyro.sample(f"_z_{name}", dist.Normal(z_pft[site_pft_index], sd_site))
+                        else:
+                            eps = numpyro.sample(f"_eps_{name}", dist.Normal(0.0, 1.0))
+                            z = z_pft[site_pft_index] + sd_site * eps
                 numpyro.deterministic(f"{name}_pft", spec.from_unconstrained(z_pft))
         else:
             key = site_pfts[0] if len(set(site_pfts)) == 1 else "__global__"
