@@ -221,3 +221,26 @@ def test_predict_seen_and_unseen_sites_and_annual_sums():
         predict(target, idata, spinup_days=1000)
     with pytest.raises(KeyError, match="no 'prior' group"):
         predict(target, idata, group="prior")
+
+
+# ------------------------------------------------------------------------------------------------
+# command line
+
+
+def test_cli_sensitivity_writes_table_figure_and_indices(data_dir, tmp_path, capsys):
+    from bayeslsm.cli import main
+
+    out = tmp_path / "sens"
+    status = main(["sensitivity", "fr-pue", "--out", str(out), "--calibration", "2003-01-01", "2003-02-28",
+                   "--params", "ceff", "clma", "theta_som", "--n-sobol", "8", "--n-morris", "2", "--n-dgsm", "2"])
+    assert status == 0
+    for f in ("sensitivity.nc", "sensitivity.csv", "sensitivity.png"):
+        assert (out / f).is_file(), f
+    ds = xr.open_dataset(out / "sensitivity.nc")
+    assert list(ds["parameter"].values) == ["ceff", "clma", "theta_som"]
+    assert set(ds["stream"].values) == {"NEE", "LE", "LAI"}
+    # LAI = C_fol / clma: clma moves LAI, theta_som (soil organic matter turnover) cannot
+    lai = ds.sel(output="LAI:all")
+    assert float(lai["mu_star"].sel(parameter="clma")) > 0 and float(lai["mu_star"].sel(parameter="theta_som")) == 0
+    assert "ceff" in capsys.readouterr().out
+    assert main(["sensitivity", "fr-pue", "--out", str(out), "--params", "nope", "--n-sobol", "8"]) == 2

@@ -307,11 +307,11 @@ def plot_sensitivity(ds, path=None):
 
     Returns the matplotlib figure (written to ``path`` when given).
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
+    from bayeslsm.diagnostics.plots import _ensure_backend
+
+    _ensure_backend()
     panels = []
     if np.isfinite(ds["ST"].values).any():
         panels.append(("ST", "total Sobol' index ST", ds["ST"].values))
