@@ -35,6 +35,13 @@ the coordinates with ``|v_i| >= 0.3`` and advice:
   quantity without that bias (:mod:`bayeslsm.obs.bias`, "The identifiability trap");
 * a free parameter with a flat (uniform) catalogue prior -> an informative prior (trait data);
 * otherwise -> fix one member of the combination at a literature value.
+
+Hierarchies: the joint mode of a hierarchical model lies where the between-site spreads shrink towards
+zero (the funnel; Betancourt & Girolami 2015, doi:10.1201/b18502-5), so directions made only of
+hierarchy latents (``_eps_*``, ``*_sd_*``, ``*_mu``) are prior-dominated by construction there. The
+sloppy list is therefore ordered with the directions that mix **different named parameters** first
+(e.g. ``_eps_g_max[SITE]`` with ``_eps_LE_bias_mult[SITE]``: one site's conductance against its LE
+multiplier), then by data share.
 """
 
 from __future__ import annotations
@@ -309,6 +316,19 @@ def preflight(cal, *, max_iter: int = 200, seed: int = 0, min_data_share: float 
         sloppy.append({"eigenvalue": float(lam[k]), "sd": float(1 / np.sqrt(lam[k])) if lam[k] > 0 else None,
                        "data_share": float(share[k]), "combination": combo,
                        "advice": _advice(cal, list(combo), tr)})
+    def _base(label):
+        core = label.removeprefix("log ").split("[")[0].removeprefix("_eps_").removeprefix("_z_")
+        for suffix in ("_sd_site", "_sd_pft", "_mu", "_pft"):
+            core = core.removesuffix(suffix)
+        return core
+
+    def _hyper(label):
+        core = label.removeprefix("log ").split("[")[0]
+        return core.endswith(("_sd_site", "_sd_pft", "_mu")) or core.endswith("_pft")
+
+    for s_ in sloppy:
+        s_["parameters"] = sorted({_base(lab) for lab in s_["combination"] if not _hyper(lab)})
+    sloppy.sort(key=lambda d: (-len(d["parameters"]), d["data_share"]))
     # Laplace marginal sds in log-parameter coordinates (where H is positive definite)
     marginal = {}
     if lam.size and lam[0] > 0:

@@ -105,4 +105,6 @@ def heldout_skill(exp: Experiment, idata, forcing, obs, *, n_cal_days: int, seed
         if per_site:
             entry["per_site"] = per_site
         out["streams"][name] = entry
+    if return_prediction:
+        return out, pred["posterior"]
     return out
