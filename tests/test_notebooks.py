@@ -23,6 +23,7 @@ CASES = {
     "02_dalec2_twin_equifinality.ipynb": False,
     "03_fluxnet_bias_error_models.ipynb": True,
     "04_pft_hierarchy_shrinkage.ipynb": False,
+    "05_emulators.ipynb": False,
 }
 # generous: a cell that samples several posteriors takes well under a minute with the small settings
 CELL_TIMEOUT = 600

@@ -164,6 +164,7 @@ class Calibration:
         for name in self.hierarchy.params:
             if name not in self.free:
                 raise ConfigurationError(f"hierarchy parameter {name!r} is not in `free` {list(self.free)}")
+        self.site_covariates = self.hierarchy.covariate_matrix(self.forcing_ds, self.sites)  # None without
 
         # --- sites and PFTs --------------------------------------------------------------------
         if "pft" in self.forcing_ds.coords:
@@ -320,7 +321,8 @@ class Calibration:
         as deterministic sites.
         """
         sampled = sample_parameters(
-            self.free, self.catalogue.parameters, self.zpriors, self.site_pft_index, self.pfts, self.hierarchy
+            self.free, self.catalogue.parameters, self.zpriors, self.site_pft_index, self.pfts, self.hierarchy,
+            covariates=getattr(self, "site_covariates", None),
         )
         params, init = self._param_values(sampled)
         outputs = self._forward_impl(params, init, self.forcing)

@@ -22,6 +22,15 @@ Papaspiliopoulos et al. 2007, doi:10.1214/08834230700000014; NumPyro ``examples/
     z_pft[k]        = mu_global + sd_pft  * eps_pft[k]      eps ~ Normal(0, 1), plate "pft"
     z_site[i]       = z_pft[pft(i)] + sd_site * eps_site[i]                     plate "site"
 
+Site covariates (``Hierarchy(covariates=...)``, partial pooling only): a regression of the site values on
+standardised site attributes x_i (climate, latitude, soil; coordinates of the forcing dataset along ``site``)
+shifts each site from its PFT mean, so that an unseen site gets its PFT mean *plus* what its attributes
+predict (Gelman & Hill 2007, *Data Analysis Using Regression and Multilevel/Hierarchical Models*, ch. 12.6,
+group-level predictors)::
+
+    b[j]            ~ Normal(0, coef_scale)                                     plate "covariate"
+    z_site[i]       = z_pft[pft(i)] + x_i · b + sd_site * eps_site[i]
+
 Parameters listed in ``pft_only`` (a subset of ``params``) stop at the PFT level:
 ``z_site[i] = z_pft[pft(i)]`` (no ``sd_site``, no site deviations). Use it for a parameter that the
 data cannot separate from another one site by site (DALEC's ``clma`` against ``ceff``: GPP sees
@@ -42,7 +51,7 @@ import numpy as np
 import numpyro
 import numpyro.distributions as dist
 
-__all__ = ["Hierarchy", "ZPrior", "z_prior", "sample_parameters"]
+__all__ = ["Hierarchy", "ZPrior", "predict_site_parameter", "z_prior", "sample_parameters"]
 
 HIERARCHY_MODES = ("partial", "pooled", "unpooled")
 
@@ -61,6 +70,12 @@ class Hierarchy:
         Use the centred parametrisation (default False: non-centred).
     pft_scale, site_scale
         HalfNormal scales of the between-PFT and between-site spreads, in unconstrained units.
+    covariates
+        Names of site attributes (coordinates of the forcing along ``site``, e.g. ``"mat"``, ``"lat"``)
+        on which the site values of every hierarchical parameter are regressed (``mode="partial"``).
+    coef_scale
+        Normal prior sd of each regression coefficient, in unconstrained units per standard deviation
+        of the covariate across the calibration sites.
     pft_only
         Parameters of ``params`` pooled at the PFT level only (one value per PFT; ``mode="partial"``).
     """
@@ -70,19 +85,55 @@ class Hierarchy:
     centered: bool = False
     pft_scale: float = 0.5
     site_scale: float = 0.3
+    covariates: tuple[str, ...] = ()
+    coef_scale: float = 0.5
     pft_only: tuple[str, ...] = ()
 
     def __post_init__(self):
         object.__setattr__(self, "params", tuple(self.params))
+        object.__setattr__(self, "covariates", tuple(self.covariates))
         object.__setattr__(self, "pft_only", tuple(self.pft_only))
         for n in self.pft_only:
             if n not in self.params:
                 raise ValueError(f"`hierarchy.pft_only` parameter {n!r} is not in `hierarchy.params` {list(self.params)}")
+        if self.covariates and self.mode != "partial":
+            raise ValueError(f"`hierarchy.covariates` need mode 'partial'; got mode {self.mode!r}")
+        if not (np.isfinite(self.coef_scale) and self.coef_scale > 0):
+            raise ValueError(f"`hierarchy.coef_scale` must be a positive number; got {self.coef_scale!r}")
         if self.mode not in HIERARCHY_MODES:
             raise ValueError(f"`hierarchy.mode` must be one of {HIERARCHY_MODES}; got {self.mode!r}")
         for n, v in (("pft_scale", self.pft_scale), ("site_scale", self.site_scale)):
             if not (np.isfinite(v) and v > 0):
                 raise ValueError(f"`hierarchy.{n}` must be a positive number; got {v!r}")
+
+
+    def covariate_matrix(self, ds, sites, center=None, scale=None) -> np.ndarray | None:
+        """Standardised site covariates, shape (site, covariate), from coordinates of ``ds`` along ``site``.
+
+        ``center``/``scale`` default to the mean and sd across ``sites`` (pass the calibration sites'
+        values to place new sites on the same scale). ``None`` without covariates.
+        """
+        if not self.covariates:
+            return None
+        cols = []
+        for c in self.covariates:
+            if c not in ds.variables or ds[c].dims != ("site",):
+                raise ValueError(
+                    f"hierarchy covariate {c!r} must be a coordinate or variable of the forcing along `site` "
+                    f"(one value per site); found {sorted(k for k in ds.variables if ds[k].dims == ('site',))}"
+                )
+            v = np.asarray(ds[c].sel(site=list(sites)).values, dtype=float)
+            if not np.all(np.isfinite(v)):
+                raise ValueError(f"hierarchy covariate {c!r} has missing values at sites "
+                                 f"{[s for s, x in zip(sites, v) if not np.isfinite(x)]}")
+            cols.append(v)
+        X = np.stack(cols, axis=1)
+        mu = X.mean(0) if center is None else np.asarray(center, dtype=float)
+        sd = X.std(0) if scale is None else np.asarray(scale, dtype=float)
+        if np.any(~(sd > 0)):
+            raise ValueError(f"hierarchy covariates {[c for c, s in zip(self.covariates, sd) if not s > 0]} do not "
+                             "vary across the sites; drop them")
+        return (X - mu) / sd
 
 
 @dataclass(frozen=True)
@@ -163,8 +214,12 @@ def sample_parameters(
     site_pft_index: np.ndarray,
     pfts: tuple[str, ...],
     hierarchy: Hierarchy,
+    covariates: np.ndarray | None = None,
 ) -> dict[str, jnp.ndarray]:
     """NumPyro sample statements for the free parameters.
+
+    ``covariates``: standardised site covariates (site, k) (:meth:`Hierarchy.covariate_matrix`); the
+    regression coefficients are recorded as ``{name}_coef``.
 
     Returns a dict name -> constrained value, either a scalar (shared) or shape (site,).
     Deterministic sites record the constrained values under the parameter's own name; PFT-level
@@ -199,15 +254,21 @@ def sample_parameters(
                         else:
                             eps = numpyro.sample(f"_eps_{name}_pft", dist.Normal(0.0, 1.0))
                             z_pft = mu + sd_pft * eps
+                loc = z_pft[site_pft_index]
+                if covariates is not None and hierarchy.covariates:
+                    X = jnp.asarray(covariates, dtype=float)
+                    coef = numpyro.sample(f"{name}_coef", dist.Normal(0.0, hierarchy.coef_scale)
+                                          .expand([X.shape[1]]).to_event(1))
+                    loc = loc + X @ coef
                 if pft_only:
-                    z = z_pft[site_pft_index]
+                    z = loc
                 else:
                     with numpyro.plate("site", n_site, dim=-1):
                         if hierarchy.centered:
-                            z = numpyro.sample(f"_z_{name}", dist.Normal(z_pft[site_pft_index], sd_site))
+                            z = numpyro.sample(f"_z_{name}", dist.Normal(loc, sd_site))
                         else:
                             eps = numpyro.sample(f"_eps_{name}", dist.Normal(0.0, 1.0))
-                            z = z_pft[site_pft_index] + sd_site * eps
+                            z = loc + sd_site * eps
                 numpyro.deterministic(f"{name}_pft", spec.from_unconstrained(z_pft))
         else:
             key = site_pfts[0] if len(set(site_pfts)) == 1 else "__global__"
@@ -215,3 +276,55 @@ def sample_parameters(
         x = numpyro.deterministic(name, spec.from_unconstrained(z))
         out[name] = x
     return out
+
+
+def predict_site_parameter(posterior, cal, name: str, pft: str | None = None,
+                           covariates: Mapping[str, float] | None = None, seed: int = 0) -> np.ndarray:
+    """Posterior predictive draws of parameter ``name`` at a site that was not calibrated.
+
+    ``z_new = z_pft[pft] + x_new · b + sd_site · eps`` with ``eps ~ Normal(0, 1)``, one draw per posterior
+    draw (the hierarchy's own model, module docstring); ``x_new`` are the site's covariates standardised with
+    the calibration sites' mean and sd. Without covariates in the hierarchy this is the PFT-level prediction.
+
+    Parameters
+    ----------
+    posterior
+        The ``posterior`` group (``xarray.Dataset``) of a hierarchical calibration.
+    cal
+        The :class:`~bayeslsm.infer.Calibration` that produced it.
+    name
+        A hierarchical parameter.
+    pft
+        The new site's PFT (default: the only PFT of the calibration).
+    covariates
+        Covariate name -> value at the new site (every name in ``cal.hierarchy.covariates``).
+
+    Returns
+    -------
+    numpy.ndarray
+        Draws (chain * draw,) of the parameter in physical units.
+    """
+    h = cal.hierarchy
+    if name not in h.params:
+        raise ValueError(f"{name!r} is not a hierarchical parameter; expected one of {list(h.params)}")
+    pft = pft if pft is not None else (cal.pfts[0] if len(cal.pfts) == 1 else None)
+    if pft not in cal.pfts:
+        raise ValueError(f"`pft` must be one of the calibrated PFTs {list(cal.pfts)}; got {pft!r}")
+    spec = cal.catalogue.parameters[name]
+    z_pft = np.asarray(spec.to_unconstrained(np.asarray(posterior[f"{name}_pft"].values)))[..., cal.pfts.index(pft)]
+    z = z_pft.reshape(-1)
+    if h.covariates:
+        covariates = dict(covariates or {})
+        missing = [c for c in h.covariates if c not in covariates]
+        if missing:
+            raise ValueError(f"`covariates` of the new site lack {missing}; the hierarchy regresses on {list(h.covariates)}")
+        X = np.stack([np.asarray(cal.forcing_ds[c].sel(site=list(cal.sites)).values, dtype=float)
+                      for c in h.covariates], axis=1)
+        x_new = (np.array([covariates[c] for c in h.covariates]) - X.mean(0)) / X.std(0)
+        coef = np.asarray(posterior[f"{name}_coef"].values).reshape(z.size, -1)
+        z = z + coef @ x_new
+    if name in h.pft_only:  # pooled at PFT level only: no site deviation
+        return np.asarray(spec.from_unconstrained(z))
+    sd = np.asarray(posterior[f"{name}_sd_site"].values).reshape(-1)
+    z = z + sd * np.random.default_rng(seed).standard_normal(z.size)
+    return np.asarray(spec.from_unconstrained(z))

@@ -100,6 +100,10 @@ def _param_draws(target, group, take, rng) -> dict[str, np.ndarray]:
             if site in seen:
                 vals[:, i] = _flat(da.sel(site=site), take)
                 continue
+            if getattr(h, "covariates", ()):
+                raise ValueError(
+                    f"site {site!r} was not calibrated and the hierarchy regresses {name!r} on site covariates "
+                    f"{list(h.covariates)}; draw its values with bayeslsm.infer.parameters.predict_site_parameter")
             if h.mode == "unpooled" or f"{name}_pft" not in group.data_vars:
                 zp = target.zpriors[pft][name]
                 m, s = zp.normal_approx()

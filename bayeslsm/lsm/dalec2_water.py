@@ -76,7 +76,7 @@ doi:10.1046/j.1365-2486.1997.00094.x (ACM).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Mapping, NamedTuple
+from typing import Any, Callable, ClassVar, Mapping, NamedTuple
 
 import jax.numpy as jnp
 import numpy as np
@@ -450,6 +450,11 @@ class DALEC2Water:
         Static switch.  ``True``: β(W) multiplies GPP and the surface conductance.  ``False``: β ≡ 1, so
         the carbon outputs equal :class:`~bayeslsm.lsm.dalec2.DALEC2`'s and the water balance is a
         diagnostic driven by them.
+    stress_fn
+        Optional replacement of :func:`water_stress_factor` (used when ``water_stress=True``): a pure JAX,
+        hashable callable ``stress_fn(W, params) -> β`` of the start-of-step soil water W [mm] and the
+        ``Params`` pytree (which may carry extra leaves, e.g. the weights of a neural network:
+        :mod:`bayeslsm.ml.hybrid`). ``None`` (default): the FAO-56 ramp, unchanged.
 
     Notes
     -----
@@ -471,6 +476,7 @@ class DALEC2Water:
     """
 
     water_stress: bool = True
+    stress_fn: Callable | None = None
 
     name: ClassVar[str] = "dalec2_water"
     Params: ClassVar[type] = DALEC2WaterParams
@@ -506,7 +512,10 @@ class DALEC2Water:
         pools = DALEC2State(*state[:6])
         lai = leaf_area(state.C_fol, params.clma)
         if self.water_stress:  # static configuration, chosen at trace time
-            beta = water_stress_factor(state.W, params.W_max, params.beta_crit)
+            if self.stress_fn is None:
+                beta = water_stress_factor(state.W, params.W_max, params.beta_crit)
+            else:  # user-supplied (e.g. learned) stress function
+                beta = self.stress_fn(state.W, params)
             new_pools, out = carbon_step(pools, d.carbon, params, gpp_scale=beta)
         else:
             beta = jnp.ones_like(state.W)
