@@ -7,10 +7,11 @@ Usage
     bayeslsm simulate MODEL --drivers CSV --params JSON --out CSV [--lat DEG] [--allow-out-of-bounds]
                  [--allow-invalid-output]
     bayeslsm demo [--out DIR] [--overwrite] [--chains N] [--warmup N] [--draws N] [--seed N] [--no-progress]
-    bayeslsm run EXPERIMENT.toml --out DIR [--overwrite] [--chains N] [--warmup N] [--draws N] [--seed N]
+    bayeslsm run EXPERIMENT.toml --out DIR [--overwrite] [--no-preflight] [--chains N] [--warmup N] [--draws N] [--seed N]
                  [--max-tree-depth N] [--sites SITE ...] [--calibration START END] [--validation START END]
                  [--allow-out-of-bounds] [--no-progress]
     bayeslsm report DIR/posterior.nc [--out DIR]
+    bayeslsm sensitivity EXPERIMENT.toml [--out DIR]
     bayeslsm emulate SPEC.toml --out DIR [--n-design N] [--rounds N] [--n-correct N] [--processes N] [--seed N]
     bayeslsm sbc [--model vsem|dalec2] [--out DIR] [--n N] [--days N] [--warmup N] [--draws N] [--thin N] [--seed N]
     bayeslsm run-sites [EXPERIMENT.toml | --synthetic N] --out DIR [--address ADDR] [--workers N] [--sites SITE ...]
@@ -335,6 +336,8 @@ def demo(args: argparse.Namespace) -> int:
         arg("--validation", nargs=2, metavar=("START", "END"),
             help="validation (held-out) period (default: the file's)"),
         arg("--no-progress", action="store_true", help="no progress bars"),
+        arg("--no-preflight", action="store_true",
+            help="skip the identifiability preflight (MAP + Hessian, preflight.json) before sampling"),
     ],
 )
 def run(args: argparse.Namespace) -> int:
@@ -349,7 +352,9 @@ def run(args: argparse.Namespace) -> int:
                  "progress": not args.no_progress}
     try:
         res = run_experiment(args.experiment, args.out, {k: v for k, v in overrides.items() if v is not None},
-                             overwrite=args.overwrite, allow_out_of_bounds=args.allow_out_of_bounds)
+                             overwrite=args.overwrite, allow_out_of_bounds=args.allow_out_of_bounds,
+                             preflight=not getattr(args, "no_preflight", False),
+                             on_preflight=lambda rep: print(rep.summary(), flush=True))
     except ExperimentError as err:
         raise CommandError(str(err)) from None
     samp, wall = res["sampling"], res["wall_seconds"]
@@ -361,6 +366,41 @@ def run(args: argparse.Namespace) -> int:
         print(f"{PROG} run: held-out {name}: RMSE prior {pr.get('rmse')} -> posterior {po['rmse']}; "
               f"coverage prior {pr.get('coverage')} -> posterior {po['coverage']} (n = {po['n_obs']})")
     print(f"{PROG} run: wrote {res['posterior']}, {res['skill_path']}, {res['report']}")
+    return 0
+
+
+@command(
+    "sensitivity",
+    help="Sobol', Morris and derivative-based sensitivity of an experiment's streams to its free parameters",
+    arguments=[
+        arg("experiment", metavar="EXPERIMENT.toml",
+            help="experiment file (format: bayeslsm.experiments), or the name of a shipped one, e.g. fr-pue"),
+        arg("--out", type=Path, metavar="DIR", default=Path("sensitivity"),
+            help="output folder (created; default ./sensitivity)"),
+        arg("--params", nargs="+", metavar="NAME", help="parameters to vary (default: the file's free ones)"),
+        arg("--n-sobol", type=_positive_int, default=256, metavar="N", help="Saltelli base sample (power of 2)"),
+        arg("--n-morris", type=_positive_int, default=20, metavar="N", help="Morris trajectories"),
+        arg("--n-dgsm", type=_positive_int, default=64, metavar="N", help="points for the derivative-based indices"),
+        arg("--sites", nargs="+", metavar="SITE", help="only these sites (ids from the file)"),
+        arg("--calibration", nargs=2, metavar=("START", "END"), help="period (default: the file's calibration)"),
+        arg("--seed", type=int, default=0, metavar="N", help="random seed"),
+    ],
+)
+def sensitivity(args: argparse.Namespace) -> int:
+    """Vary the free parameters over their priors on the experiment's calibration forcing and sites and write
+    sensitivity.nc (indices per stream and season), sensitivity.csv (ranked table) and sensitivity.png
+    (bayeslsm.diagnostics.sensitivity)."""
+    from bayeslsm.experiments import ExperimentError, run_sensitivity
+
+    overrides = {"sites": args.sites, "calibration": args.calibration}
+    try:
+        res = run_sensitivity(args.experiment, args.out, {k: v for k, v in overrides.items() if v is not None},
+                              params=args.params, n_sobol=args.n_sobol, n_morris=args.n_morris,
+                              n_dgsm=args.n_dgsm, seed=args.seed)
+    except (ExperimentError, ValueError) as err:
+        raise CommandError(str(err)) from None
+    print(res["table"].to_string(float_format=lambda v: f"{v:.3f}"))
+    print(f"{PROG} sensitivity: wrote {', '.join(str(p) for p in res['paths'])}")
     return 0
 
 

@@ -12,6 +12,7 @@ import pytest
 from bayeslsm.diagnostics import SamplingWarning
 from bayeslsm.experiments import (
     Experiment,
+    HeldOutForcingWarning,
     ExperimentError,
     available_experiments,
     build_calibration,
@@ -63,6 +64,12 @@ def test_pft_hierarchy_experiment_content():
     assert set(exp.hierarchy.params) == {"ceff", "clma", "g_max"} and exp.hierarchy.mode == "partial"
     assert exp.data.unknown_pft == "exclude" and exp.data.incomplete == "exclude"
     assert exp.validation.end == np.datetime64("2020-09-30")
+    # the redesign after the 2026-11-24 run (issue 9): GF-Guy (no GPP) left out, clma and g_max pooled at
+    # PFT level only, one LE multiplier per site partially pooled
+    assert next(s for s in exp.sites if s.id == "GF-Guy").exclude
+    assert set(exp.hierarchy.pft_only) == {"clma", "g_max"}
+    le = next(s for s in exp.streams if s.name == "LE").config.bias
+    assert le.kind == "multiplicative" and le.pooling == "site"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -253,10 +260,15 @@ def test_unknown_pft_excluded_or_refused(tmp_path, data_dir):
 def test_incomplete_validation_forcing_is_listed(tmp_path, data_dir):
     site = '[[sites]]\nid = "DE-Gri"\nfile = "FLX_DE-Gri_PLUMBER_FULLSET_DD_2019_2020_2-3.csv"'
     exp = load_experiment(_write(tmp_path, _two_sites(site, 'incomplete = "exclude"')))
-    data = prepare_data(exp)
+    # said before any sampling, with a named category (issue 9)
+    with pytest.warns(HeldOutForcingWarning, match="DE-Gri"):
+        data = prepare_data(exp)
     assert "DE-Gri" in data.not_validated and not data.excluded
     assert list(data.validation[0]["site"].values) == ["BE-Bra"]
     assert list(data.calibration[0]["site"].values) == ["BE-Bra", "DE-Gri"]
+    # incomplete = "error" (the default): the same finding stops the run before sampling
+    with pytest.raises(ExperimentError, match="DE-Gri.*cannot be validated"):
+        prepare_data(load_experiment(_write(tmp_path, _two_sites(site, ""), "b.toml")))
 
 
 def test_lai_resampled_onto_the_modis_grid(data_dir):
@@ -280,7 +292,7 @@ def _run_quietly(fn, *args, **kwargs):
         # ArviZ's one-time notice on first import (ignored in pyproject.toml too) is not the run's warning
         warnings.filterwarnings("ignore", message=".*ArviZ is undergoing a major refactor", category=FutureWarning)
         out = fn(*args, **kwargs)
-    others = [w for w in caught if not issubclass(w.category, SamplingWarning)]
+    others = [w for w in caught if not issubclass(w.category, (SamplingWarning, HeldOutForcingWarning))]
     assert not others, [f"{w.category.__name__}: {w.message}" for w in others]
     return out
 
@@ -288,7 +300,7 @@ def _run_quietly(fn, *args, **kwargs):
 def _check_outputs(out, streams, hierarchical=False):
     from bayeslsm.infer import load
 
-    for f in ("posterior.nc", "skill.json", "report.md", "summary.json", "trace.png"):
+    for f in ("posterior.nc", "skill.json", "report.md", "summary.json", "trace.png", "prediction.nc"):
         assert (out / f).is_file(), f
     skill = json.loads((out / "skill.json").read_text())
     assert set(skill["streams"]) == set(streams)
@@ -326,6 +338,11 @@ def fr_pue_run(tmp_path_factory, data_dir):
 @pytest.mark.slow
 def test_fr_pue_tiny_run(fr_pue_run):
     skill, idata = _check_outputs(fr_pue_run, ["NEE", "LE", "LAI"])
+    # the preflight ran before sampling (bayeslsm run) and the posterior annual sums come with intervals
+    pre = json.loads((fr_pue_run / "preflight.json").read_text())
+    assert len(pre["eigenvalues"]) == len(pre["labels"]) >= 11 and "log ceff" in pre["labels"]
+    nee = skill["annual"]["NEE"]
+    assert [r["year"] for r in nee] == [2003] and nee[0]["lower"] <= nee[0]["mean"] <= nee[0]["upper"]
     assert skill["validation_period"] == FR_PUE_VAL
     assert skill["streams"]["NEE"]["validation"]["posterior"]["n_obs"] > 40
     assert "FR-Pue" in json.loads(idata.posterior.attrs["experiment"])["data_notes"]
@@ -334,17 +351,15 @@ def test_fr_pue_tiny_run(fr_pue_run):
 @pytest.mark.slow
 def test_heldout_pass_continues_the_calibration(fr_pue_run):
     """Over the calibration days, the held-out pass reproduces the calibration's own posterior predictions."""
-    import jax
-
-    from bayeslsm.experiments.skill import _posterior_substitutions, _predictive_fn, _run_batches
     from bayeslsm.infer import load
+    from bayeslsm.infer.predict import predict
 
     idata = load(fr_pue_run / "posterior.nc")
     exp = load_experiment("fr-pue").with_overrides({"calibration": FR_PUE_CAL, "validation": FR_PUE_VAL})
     vf, vo = prepare_data(exp).validation
-    cal = build_calibration(exp, vf, vo, spinup_days=exp.calibration.n_days)
-    post = _posterior_substitutions(cal, idata, 20)
-    rec = _run_batches(_predictive_fn(cal, tuple(post)), post, jax.random.split(jax.random.PRNGKey(0), 20), 10)
+    cal = build_calibration(exp, vf, vo, edc=False)
+    pred = predict(cal, idata, draws=20, spinup_days=exp.calibration.n_days, batch=10)
+    rec = {f"_{k}": pred[k].values for k in pred.data_vars}
     pp = idata.posterior_predictive
     for sd in cal.streams:
         name = sd.config.name
@@ -372,7 +387,7 @@ def test_cli_report_rewrites_the_report(fr_pue_run, tmp_path):
 def test_pft_hierarchy_tiny_run(tmp_path, data_dir):
     from bayeslsm.experiments import run_experiment
 
-    res = _run_quietly(run_experiment, "pft-hierarchy", tmp_path, {
+    res = _run_quietly(run_experiment, "pft-hierarchy", tmp_path, preflight=False, overrides={
         "chains": 1, "warmup": 20, "draws": 20, "prior_draws": 20, "skill_draws": 20, "n_cycles": 1,
         "max_tree_depth": 5,  # bounds the cost of an unadapted sampler (a test of the pipeline, not of NUTS)
         # MF (FluxDataKit), DBF (ICOS with ERA gap filling) and GRA (ICOS, no 2020 precipitation)

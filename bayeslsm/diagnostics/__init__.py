@@ -11,13 +11,16 @@ from bayeslsm.diagnostics.plots import (
     stream_names,
     stream_variable,
 )
+from bayeslsm.diagnostics.identifiability import PreflightReport, preflight
 from bayeslsm.diagnostics.report import write_report
+from bayeslsm.diagnostics.sensitivity import plot_sensitivity, sensitivity, sensitivity_table
 from bayeslsm.diagnostics.sbc import plot_sbc_hist, sbc_bins, sbc_ranks, sbc_uniformity_pvalue
 from bayeslsm.diagnostics.sbc_runner import SBCResult, run_sbc, sbc_problem, write_sbc
 from bayeslsm.diagnostics.summary import parameter_table, summarize, uncertainty_reduction, write_summary_json
 
 __all__ = [
     "SBCResult",
+    "PreflightReport",
     "SamplingReport",
     "SamplingWarning",
     "check_sampling",
@@ -26,6 +29,8 @@ __all__ = [
     "parameter_table",
     "plot_forest",
     "plot_pairs",
+    "plot_sensitivity",
+    "preflight",
     "plot_predictive",
     "plot_prior_posterior",
     "plot_sbc_hist",
@@ -38,6 +43,8 @@ __all__ = [
     "sbc_uniformity_pvalue",
     "stream_names",
     "stream_variable",
+    "sensitivity",
+    "sensitivity_table",
     "summarize",
     "uncertainty_reduction",
     "write_report",

@@ -31,7 +31,10 @@ File format
     partitioning = "NT"                  # read_fluxnet(partitioning=...)
     le_column = "LE_F_MDS"               # read_fluxnet(le_column=...)
     unknown_pft = "error"                # a site whose PFT the catalogue lacks: "error" or "exclude"
-    incomplete = "error"                 # a site without complete forcing over the calibration period
+    incomplete = "error"                 # a site without complete forcing over the calibration or the
+                                         # validation period: ExperimentError before sampling; "exclude"
+                                         # leaves it out (calibration) or unvalidated (validation), with a
+                                         # HeldOutForcingWarning naming the sites
     pft_map = {}                         # e.g. {SAV = "GRA"}: PFT -> catalogue PFT, applied first
 
     [[sites]]
@@ -53,6 +56,8 @@ File format
     resample = true                      # average daily observations onto the complete periods of
                                          # `support` (a period with a missing day is dropped)
     error = {kind = "gaussian", sigma = {prior = "halfnormal", scale = 0.5}}
+    # bias = {kind = "multiplicative", pooling = "site"}: one bias per site, partially pooled around a
+    # network mean (bayeslsm.obs.bias); any bias kind
 
     [parameters]
     free = ["ceff", "clma"]              # catalogue names
@@ -65,6 +70,7 @@ File format
     centered = false
     pft_scale = 0.5
     site_scale = 0.3
+    pft_only = ["clma"]                  # of `params`: pooled at PFT level only (one value per PFT)
 
     [sampler]
     method = "nuts"                      # "nuts", "laplace" or "svi"
@@ -98,25 +104,36 @@ forcing has no diurnal range must say what to do, or :func:`run_experiment` rais
 
 Giving ``diurnal_range`` for a site whose file has a real range is an error (it would overwrite data).
 
+Preflight
+---------
+Before sampling, :func:`run_experiment` finds the MAP and the Hessian of the log posterior and lists
+the sloppy parameter combinations with advice (:mod:`bayeslsm.diagnostics.identifiability`), written to
+``preflight.json`` and printed by ``bayeslsm run`` (``--no-preflight`` skips it). ``bayeslsm sensitivity``
+(:func:`run_sensitivity`) computes Sobol', Morris and derivative-based indices of every stream and
+season over the priors (:mod:`bayeslsm.diagnostics.sensitivity`).
+
 Held-out skill
 --------------
-The validation pass builds a second :class:`~bayeslsm.infer.Calibration` on the calibration plus
-validation forcing with the same streams, free and fixed parameters and hierarchy, at the sites whose
-forcing covers both periods. Its spin-up is computed on the **calibration window only** and the model then
-runs on through the validation period, so over the calibration years the trajectories equal those of the
-calibration itself (``_ContinuedCalibration``). Posterior draws enter through their physical
-parameter values (``numpyro.handlers.substitute`` on the deterministic sites, with site-level values
-selected by site name) and stream bias and error parameters; prior draws are the calibration's stored
-``prior`` group, passed the same way (``[sampler].prior_draws`` of them; none when it is 0). Per stream
-and period: RMSE of the predictive mean (the mean over draws of the noise-free, biased
-prediction), mean error, and the fraction of observations inside the central ``prob`` interval of the
-replicated observations (bias and noise included), for prior and posterior.
+The validation pass builds a second :class:`~bayeslsm.infer.Calibration` (the prediction target) on
+the calibration plus validation forcing with the same streams, free and fixed parameters and hierarchy,
+at the sites whose forcing covers both periods, and calls :func:`bayeslsm.infer.predict.predict` with
+``spinup_days`` = the calibration length: the spin-up sees the **calibration window only** and the
+model then runs on through the validation period, so over the calibration years the trajectories equal
+those of the calibration itself. Posterior draws enter through their physical parameter values
+(site-level values selected by site name) and stream bias and error parameters; prior draws are the
+calibration's stored ``prior`` group, passed the same way (``[sampler].prior_draws`` of them; none when
+it is 0). Per stream and period: RMSE of the predictive mean (the mean over draws of the noise-free,
+biased prediction), mean error, and the fraction of observations inside the central ``prob`` interval
+of the replicated observations (bias and noise included), for prior and posterior. The posterior
+prediction is saved as ``prediction.nc``; annual sums (NEE, GPP) with their ``prob`` intervals per site
+and year are in ``skill.json`` (``annual``).
 """
 
 from bayeslsm.experiments.build import build_calibration
-from bayeslsm.experiments.prepare import PreparedData, SiteData, prepare_data
+from bayeslsm.experiments.prepare import HeldOutForcingWarning, PreparedData, SiteData, prepare_data
 from bayeslsm.experiments.report import write_experiment_report
 from bayeslsm.experiments.run import run_experiment
+from bayeslsm.experiments.sensitivity import run_sensitivity
 from bayeslsm.experiments.skill import heldout_skill
 from bayeslsm.experiments.spec import (
     OBSERVATION_VARIABLES,
@@ -133,6 +150,7 @@ from bayeslsm.experiments.spec import (
 )
 
 __all__ = [
+    "HeldOutForcingWarning",
     "OBSERVATION_VARIABLES",
     "PreparedData",
     "SiteData",
@@ -150,5 +168,6 @@ __all__ = [
     "load_experiment",
     "prepare_data",
     "run_experiment",
+    "run_sensitivity",
     "write_experiment_report",
 ]

@@ -17,47 +17,11 @@ def _site_fixed(exp: Experiment, site_pfts: Sequence[str], catalogue) -> dict:
     return fixed
 
 
-# --------------------------------------------------------------------------------------------------
-# calibration and held-out skill
-
-
-def _continued_calibration_class():
-    from bayeslsm.infer import Calibration
-    from bayeslsm.lsm.core import simulate
-    from bayeslsm.lsm.spinup import spinup
-
-    class _ContinuedCalibration(Calibration):
-        """A Calibration whose spin-up sees only the first ``spinup_days`` days of the forcing.
-
-        The calibration run spins up on its own (calibration-period) forcing; this class spins up on the
-        same days and then simulates the whole, longer forcing, so its trajectories over the calibration
-        period equal the calibration's.
-        """
-
-        def __init__(self, *args, spinup_days: int, **kwargs):
-            self.spinup_days = int(spinup_days)
-            super().__init__(*args, **kwargs)
-
-        def _forward_impl(self, params, init, forcing):
-            import jax
-
-            model, method, n, k = self.model, self.spinup_method, self.n_cycles, self.spinup_days
-
-            def one(p, f, i):
-                window = jax.tree_util.tree_map(lambda x: x[:k], f)
-                i = spinup(model, p, window, i, method=method, n_cycles=n)
-                return simulate(model, p, f, i)
-
-            return jax.vmap(one)(params, forcing, init)
-
-    return _ContinuedCalibration
-
-
-def build_calibration(exp: Experiment, forcing, obs, *, spinup_days: int | None = None):
+def build_calibration(exp: Experiment, forcing, obs, *, edc: bool = True):
     """The :class:`~bayeslsm.infer.Calibration` of ``exp`` on the given (multi-site) forcing and observations.
 
-    ``spinup_days`` (held-out pass): spin up on the first ``spinup_days`` days only, then simulate all.
-    EDCs are left out of the held-out pass (they only shape the posterior).
+    ``edc=False`` leaves the EDCs out (prediction targets: they only shape the posterior). Held-out
+    prediction uses :func:`bayeslsm.infer.predict.predict` on such a target.
 
     Raises
     ------
@@ -74,10 +38,7 @@ def build_calibration(exp: Experiment, forcing, obs, *, spinup_days: int | None 
                   fixed=_site_fixed(exp, site_pfts, catalogue), hierarchy=exp.hierarchy, spinup=exp.spinup,
                   n_cycles=exp.n_cycles, catalogue=catalogue)
     try:
-        if spinup_days is None:
-            return Calibration(exp.model, forcing, obs, edc=exp.edc, **kwargs)
-        cls = _continued_calibration_class()
-        return cls(exp.model, forcing, obs, spinup_days=spinup_days, **kwargs)
+        return Calibration(exp.model, forcing, obs, edc=exp.edc if edc else None, **kwargs)
     except (ConfigurationError, ValueError) as err:
         if isinstance(err, ExperimentError):
             raise

@@ -18,6 +18,15 @@ from bayeslsm.experiments.spec import (
 )
 
 
+class HeldOutForcingWarning(UserWarning):
+    """A calibrated site cannot be validated: its forcing is incomplete over the held-out period.
+
+    Raised as a warning by :func:`prepare_data` (so before any sampling) when ``[data].incomplete =
+    "exclude"``; with ``incomplete = "error"`` (the default) the same finding is an
+    :class:`~bayeslsm.experiments.ExperimentError`.
+    """
+
+
 @dataclass
 class SiteData:
     """What :func:`prepare_data` found for one site."""
@@ -263,7 +272,17 @@ def prepare_data(exp: Experiment) -> PreparedData:
             why = _complete(sd.forcing, exp.validation)
             sd.validated = why is None
             if why is not None:
+                if exp.data.incomplete == "error":
+                    raise ExperimentError(exp.path, "data.incomplete",
+                                          f"site {site.id!r} cannot be validated: {why}; fix the data (e.g. an "
+                                          f"era_file), shorten the validation period, or set incomplete = 'exclude' "
+                                          f"to calibrate it without validating it")
                 sd.reason = f"not validated: {why}"
+    held_out = {s.id: s.reason for s in out if s.calibrated and not s.validated and exp.validation is not None}
+    if held_out:
+        warnings.warn(f"{len(held_out)} calibrated site(s) will not be validated (held-out forcing incomplete; "
+                      f"[data].incomplete = 'exclude'): " + "; ".join(f"{k}: {v}" for k, v in held_out.items()),
+                      HeldOutForcingWarning, stacklevel=2)
     cal_sites = [s for s in out if s.calibrated]
     if not cal_sites:
         raise ExperimentError(exp.path, "sites", "no site can be calibrated: " +

@@ -6,7 +6,8 @@ import dataclasses
 import json
 import os
 import time
-from typing import Any, Mapping
+from pathlib import Path
+from typing import Any, Callable, Mapping
 
 from bayeslsm.experiments._io import _jsonable, _write_json
 from bayeslsm.experiments.build import _sample, build_calibration
@@ -41,9 +42,41 @@ def _run_info(exp: Experiment, data: PreparedData) -> dict:
     }
 
 
+def _annual(pred, prob: float) -> dict:
+    """Posterior annual sums per site and year with their central ``prob`` intervals (skill.json)."""
+    from bayeslsm.infer.predict import annual_intervals
+
+    out = {}
+    for key in pred.data_vars:
+        if str(key).endswith("_annual"):
+            var = str(key)[: -len("_annual")]
+            out[var] = annual_intervals(pred, var, prob).to_dict(orient="records")
+    return out
+
+
+def _save_prediction(pred, path: Path) -> Path:
+    """The posterior prediction (stream draws as float32, annual sums) written atomically."""
+    import tempfile
+
+    ds = pred.copy()
+    for k in ds.data_vars:
+        if ds[k].dtype == "float64" and "draw" in ds[k].dims and not str(k).endswith("_annual"):
+            ds[k] = ds[k].astype("float32")
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        ds.to_netcdf(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
 def run_experiment(exp: Experiment | str | os.PathLike, out_dir: str | os.PathLike,
                    overrides: Mapping[str, Any] | None = None, *, overwrite: bool = False,
-                   allow_out_of_bounds: bool = False) -> dict:
+                   allow_out_of_bounds: bool = False, preflight: bool = True,
+                   on_preflight: Callable[[Any], None] | None = None) -> dict:
     """Run an experiment end to end: data, calibration, ``posterior.nc``, held-out skill, report.
 
     Parameters
@@ -51,7 +84,9 @@ def run_experiment(exp: Experiment | str | os.PathLike, out_dir: str | os.PathLi
     exp
         An :class:`Experiment`, a TOML file or a shipped experiment name.
     out_dir
-        Output folder (created): ``posterior.nc`` (written atomically), ``skill.json``, ``report.md``
+        Output folder (created): ``preflight.json``, ``posterior.nc`` (written atomically),
+        ``skill.json`` (with posterior annual sums and intervals, ``annual``), ``prediction.nc``
+        (:func:`bayeslsm.infer.predict.predict` on the calibration + validation window), ``report.md``
         and figures.
     overrides
         Small changes for tests and quick runs (:meth:`Experiment.with_overrides`), e.g.
@@ -62,6 +97,9 @@ def run_experiment(exp: Experiment | str | os.PathLike, out_dir: str | os.PathLi
         :class:`~bayeslsm.data.reference_io.OutputFolderError`, raised before any data is read.
     allow_out_of_bounds
         Passed to :func:`load_experiment` (out-of-range fixed parameters and constant forcing warn).
+    preflight
+        Run the identifiability preflight (:func:`bayeslsm.diagnostics.preflight`) before sampling and write
+        ``preflight.json``; ``on_preflight`` receives its report (the CLI prints it).
 
     Returns
     -------
@@ -97,6 +135,17 @@ def run_experiment(exp: Experiment | str | os.PathLike, out_dir: str | os.PathLi
     t0 = time.perf_counter()
     forcing, obs = data.calibration
     cal = build_calibration(exp, forcing, obs)
+    wall["data"] += time.perf_counter() - t0
+    if preflight:
+        from bayeslsm.diagnostics.identifiability import preflight as _preflight
+
+        t0 = time.perf_counter()
+        report = _preflight(cal, seed=exp.sampler.seed)
+        report.to_json(out / "preflight.json")
+        wall["preflight"] = time.perf_counter() - t0
+        if on_preflight is not None:
+            on_preflight(report)
+    t0 = time.perf_counter()
     idata = _sample(exp, cal, progress)
     wall["sampling"] = time.perf_counter() - t0
     for g in idata.groups():
@@ -115,7 +164,11 @@ def run_experiment(exp: Experiment | str | os.PathLike, out_dir: str | os.PathLi
         skill["note"] = "no site has complete forcing over the validation period"
     else:
         vf, vo = data.validation
-        skill.update(heldout_skill(exp, idata, vf, vo, n_cal_days=exp.calibration.n_days, seed=exp.sampler.seed + 1))
+        sk, pred = heldout_skill(exp, idata, vf, vo, n_cal_days=exp.calibration.n_days, seed=exp.sampler.seed + 1,
+                                 return_prediction=True)
+        skill.update(sk)
+        skill["annual"] = _annual(pred, exp.skill.prob)
+        _save_prediction(pred, out / "prediction.nc")
     wall["skill"] = time.perf_counter() - t0
     summary = summarize(idata, ci_prob=exp.skill.prob)
     skill["sampling"] = {k: summary.get(k) for k in ("max_r_hat", "min_ess_bulk", "min_ess_tail", "divergences",

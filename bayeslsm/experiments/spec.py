@@ -26,7 +26,7 @@ _READER_KEYS = ("qc_threshold", "qc_missing", "partitioning", "le_column")
 _SITE_KEYS = ("id", "file", "era_file", "pft", "lat", "diurnal_range", "constant_forcing", "exclude") + _READER_KEYS
 _STREAM_EXTRA_KEYS = ("resample",)
 _PARAMETER_KEYS = ("free", "fixed", "fixed_by_pft")
-_HIERARCHY_KEYS = ("params", "mode", "centered", "pft_scale", "site_scale")
+_HIERARCHY_KEYS = ("params", "mode", "centered", "pft_scale", "site_scale", "pft_only")
 _SAMPLER_KEYS = ("method", "chains", "warmup", "draws", "dense_mass", "target_accept", "max_tree_depth", "seed",
                  "steps", "learning_rate", "prior_draws")
 _SKILL_KEYS = ("prob", "draws")
@@ -760,6 +760,12 @@ def _load(path: Path, text: str, allow_out_of_bounds: bool = False) -> Experimen
         for k in ("pft_scale", "site_scale"):
             if k in h:
                 kw[k] = _float(h[k], f"hierarchy.{k}", path, 0.0, math.inf, open_lo=True)
+        if "pft_only" in h:
+            po = h["pft_only"]
+            if not isinstance(po, list) or not all(isinstance(x, str) and x in params for x in po):
+                raise ExperimentError(path, "hierarchy.pft_only",
+                                      f"expected a list of names from hierarchy.params {list(params)}; found {po!r}")
+            kw["pft_only"] = tuple(po)
         hierarchy = Hierarchy(**kw)
 
     s = _table(raw, "sampler", path)

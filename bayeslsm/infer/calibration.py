@@ -372,7 +372,7 @@ class Calibration:
             cfg = sd.config
             daily = getattr(outputs, cfg.variable)
             pred = apply_operator(sd.index, daily)
-            bias_params = cfg.bias.sample(cfg.name)
+            bias_params = cfg.bias.sample(cfg.name, n_site=self.n_site)
             err_params = cfg.error.sample(cfg.name)
             if obs is not None and cfg.name in obs:
                 y, mask, unc = obs[cfg.name]

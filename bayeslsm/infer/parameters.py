@@ -31,6 +31,11 @@ group-level predictors)::
     b[j]            ~ Normal(0, coef_scale)                                     plate "covariate"
     z_site[i]       = z_pft[pft(i)] + x_i · b + sd_site * eps_site[i]
 
+Parameters listed in ``pft_only`` (a subset of ``params``) stop at the PFT level:
+``z_site[i] = z_pft[pft(i)]`` (no ``sd_site``, no site deviations). Use it for a parameter that the
+data cannot separate from another one site by site (DALEC's ``clma`` against ``ceff``: GPP sees
+``ceff x C_fol / clma``), so that it is informed by every site of its PFT together.
+
 With a single PFT among the sites the PFT level is dropped (``z_pft = mu_global``): it is not
 identifiable and only adds a funnel.  ``mode="pooled"`` gives one value for every site; ``mode="unpooled"`` independent site values
 from each site's PFT prior.  Parameters outside the hierarchy are shared by all sites.
@@ -71,6 +76,8 @@ class Hierarchy:
     coef_scale
         Normal prior sd of each regression coefficient, in unconstrained units per standard deviation
         of the covariate across the calibration sites.
+    pft_only
+        Parameters of ``params`` pooled at the PFT level only (one value per PFT; ``mode="partial"``).
     """
 
     params: tuple[str, ...] = ()
@@ -80,10 +87,15 @@ class Hierarchy:
     site_scale: float = 0.3
     covariates: tuple[str, ...] = ()
     coef_scale: float = 0.5
+    pft_only: tuple[str, ...] = ()
 
     def __post_init__(self):
         object.__setattr__(self, "params", tuple(self.params))
         object.__setattr__(self, "covariates", tuple(self.covariates))
+        object.__setattr__(self, "pft_only", tuple(self.pft_only))
+        for n in self.pft_only:
+            if n not in self.params:
+                raise ValueError(f"`hierarchy.pft_only` parameter {n!r} is not in `hierarchy.params` {list(self.params)}")
         if self.covariates and self.mode != "partial":
             raise ValueError(f"`hierarchy.covariates` need mode 'partial'; got mode {self.mode!r}")
         if not (np.isfinite(self.coef_scale) and self.coef_scale > 0):
@@ -227,7 +239,9 @@ def sample_parameters(
             else:
                 m, s = zpriors_by_pft["__global__"][name].normal_approx()
                 mu = numpyro.sample(f"{name}_mu", dist.Normal(m, s))
-                sd_site = numpyro.sample(f"{name}_sd_site", dist.HalfNormal(hierarchy.site_scale))
+                pft_only = name in hierarchy.pft_only
+                if not pft_only:
+                    sd_site = numpyro.sample(f"{name}_sd_site", dist.HalfNormal(hierarchy.site_scale))
                 if len(pfts) == 1:
                     # one PFT: the PFT level is not identifiable from the data (a pure prior funnel);
                     # the PFT mean is the global mean.
@@ -246,12 +260,15 @@ def sample_parameters(
                     coef = numpyro.sample(f"{name}_coef", dist.Normal(0.0, hierarchy.coef_scale)
                                           .expand([X.shape[1]]).to_event(1))
                     loc = loc + X @ coef
-                with numpyro.plate("site", n_site, dim=-1):
-                    if hierarchy.centered:
-                        z = numpyro.sample(f"_z_{name}", dist.Normal(loc, sd_site))
-                    else:
-                        eps = numpyro.sample(f"_eps_{name}", dist.Normal(0.0, 1.0))
-                        z = loc + sd_site * eps
+                if pft_only:
+                    z = loc
+                else:
+                    with numpyro.plate("site", n_site, dim=-1):
+                        if hierarchy.centered:
+                            z = numpyro.sample(f"_z_{name}", dist.Normal(loc, sd_site))
+                        else:
+                            eps = numpyro.sample(f"_eps_{name}", dist.Normal(0.0, 1.0))
+                            z = loc + sd_site * eps
                 numpyro.deterministic(f"{name}_pft", spec.from_unconstrained(z_pft))
         else:
             key = site_pfts[0] if len(set(site_pfts)) == 1 else "__global__"
@@ -306,6 +323,8 @@ def predict_site_parameter(posterior, cal, name: str, pft: str | None = None,
         x_new = (np.array([covariates[c] for c in h.covariates]) - X.mean(0)) / X.std(0)
         coef = np.asarray(posterior[f"{name}_coef"].values).reshape(z.size, -1)
         z = z + coef @ x_new
+    if name in h.pft_only:  # pooled at PFT level only: no site deviation
+        return np.asarray(spec.from_unconstrained(z))
     sd = np.asarray(posterior[f"{name}_sd_site"].values).reshape(-1)
     z = z + sd * np.random.default_rng(seed).standard_normal(z.size)
     return np.asarray(spec.from_unconstrained(z))

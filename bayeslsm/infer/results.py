@@ -106,11 +106,16 @@ def _batched(fn, samples: dict | None, keys: jnp.ndarray, batch: int) -> dict:
     return {k: np.concatenate(v, axis=0) for k, v in out.items()}
 
 
+def _pooled_bias_names(cal) -> set[str]:
+    """Per-site bias parameters (``pooling = "site"``, :mod:`bayeslsm.obs.bias`)."""
+    return {n for sd in cal.streams for n in sd.config.bias.pooled_names(sd.config.name)}
+
+
 def _param_dims(cal, name: str, shape: tuple) -> tuple[str, ...]:
     if name.endswith("_pft") and len(shape) == 1 and shape[0] == len(cal.pfts):
         return ("pft",)
-    if len(shape) == 1 and shape[0] == cal.n_site and name in cal.free:
-        return ("site",)
+    if shape and shape[0] == cal.n_site and (name in cal.free or name in _pooled_bias_names(cal)):
+        return ("site",) + tuple(f"{name}_dim_{i}" for i in range(1, len(shape)))
     return tuple(f"{name}_dim_{i}" for i in range(len(shape)))
 
 

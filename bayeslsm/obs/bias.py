@@ -28,7 +28,26 @@ Default priors: ``add``, ``offset`` and each harmonic coefficient ~ Normal(0, ``
 ``scale`` in the stream's units (:class:`~bayeslsm.obs.config.StreamConfig` fills it from the
 stream's typical magnitude); ``mult`` ~ LogNormal(0, 0.2) (a factor within about x0.67 .. x1.48 at
 95 %). Each parameter may instead be fixed (a number) or given another prior
-(:mod:`bayeslsm.obs.prior`). The parameters are shared by all sites of a stream.
+(:mod:`bayeslsm.obs.prior`). The parameters are shared by all sites of a stream, unless
+``pooling = "site"``.
+
+Per-site bias with partial pooling (``pooling = "site"``)
+--------------------------------------------------------
+Any bias kind may give each site its own value of every inferred bias parameter, partially pooled
+around a network mean (non-centred, Papaspiliopoulos et al. 2007, doi:10.1214/088342307000000014;
+NumPyro ``examples/funnel.py``)::
+
+    theta_mu       ~ the parameter's prior (as above)                 site ``s_bias_mult_mu`` ...
+    tau            ~ HalfNormal(pool_scale)                           site ``s_bias_mult_sd_site``
+    eps[i]         ~ Normal(0, 1)  (plate ``site``)                   site ``_eps_s_bias_mult``
+    positive (mult, slope):   theta[i] = theta_mu * exp(tau * eps[i])   (tau in log units)
+    real (add, offset, harmonics): theta[i] = theta_mu + tau * eps[i]   (tau in stream units)
+
+``theta[i]`` is recorded under the unpooled site name (``s_bias_mult``, dim ``site``). ``pool_scale``
+defaults to 0.1 for positive parameters (a between-site spread of about 10 %) and to ``scale`` (the
+additive prior's sd) for real ones. Fixed (numeric) bias parameters stay fixed and shared. With one
+site the pooled model reduces to the shared one. Prediction at a site the calibration never saw draws
+``eps`` afresh (:mod:`bayeslsm.infer.predict`).
 
 The identifiability trap
 ------------------------
@@ -75,7 +94,7 @@ import jax.numpy as jnp
 from bayeslsm.obs._exceptions import ConfigurationError
 from bayeslsm.obs.prior import ParamSpec, PriorSpec, param_to_config, parse_param, sample_param
 
-__all__ = ["BIAS_KINDS", "BiasModel", "DAYS_PER_YEAR"]
+__all__ = ["BIAS_KINDS", "BIAS_POOLINGS", "BiasModel", "DAYS_PER_YEAR"]
 
 BIAS_KINDS = ("none", "additive", "multiplicative", "both", "seasonal", "linear")
 DAYS_PER_YEAR = 365.25  # [d], period of the seasonal harmonics
@@ -89,7 +108,10 @@ _USES = {
     "linear": ("slope", "offset"),
 }
 _DOMAIN = {"add": "real", "mult": "positive", "harmonic": "real", "slope": "positive", "offset": "real"}
-_CONFIG_KEYS = ("kind", "scale", "add", "mult", "harmonic", "n_harmonics", "slope", "offset")
+_CONFIG_KEYS = ("kind", "scale", "add", "mult", "harmonic", "n_harmonics", "slope", "offset", "pooling",
+                "pool_scale")
+BIAS_POOLINGS = ("none", "site")
+DEFAULT_POOL_SCALE_LOG = 0.1  # [-] HalfNormal scale of the between-site spread of log(mult) / log(slope)
 
 
 @dataclass(frozen=True)
@@ -116,6 +138,12 @@ class BiasModel:
         Slope of ``linear`` [stream units per model-variable unit]; required for ``linear``.
     offset
         Offset of ``linear`` [stream units].
+    pooling
+        ``"none"`` (one value per stream, default) or ``"site"`` (per-site values partially pooled
+        around a network mean; module docstring).
+    pool_scale
+        HalfNormal scale of the between-site spread (``pooling = "site"``): log units for ``mult`` and
+        ``slope``, stream units for the others; defaults in the module docstring.
 
     Examples
     --------
@@ -134,6 +162,8 @@ class BiasModel:
     n_harmonics: int = 1
     slope: ParamSpec | None = None
     offset: ParamSpec | None = None
+    pooling: str = "none"
+    pool_scale: float | None = None
 
     def __post_init__(self):
         self._validate("bias")
@@ -151,6 +181,15 @@ class BiasModel:
             if isinstance(s, bool) or not isinstance(s, (int, float)) or not s > 0 or s == float("inf"):
                 raise ConfigurationError(f"{where}.scale must be a positive number [stream units]; got {s!r}")
             set_("scale", float(s))
+        if self.pooling not in BIAS_POOLINGS:
+            raise ConfigurationError(f"{where}.pooling must be one of {BIAS_POOLINGS}; got {self.pooling!r}")
+        ps = self.pool_scale
+        if ps is not None:
+            if self.pooling != "site":
+                raise ConfigurationError(f"{where}.pool_scale is only used with pooling = 'site'; remove it")
+            if isinstance(ps, bool) or not isinstance(ps, (int, float)) or not 0 < ps < float("inf"):
+                raise ConfigurationError(f"{where}.pool_scale must be a positive number; got {ps!r}")
+            set_("pool_scale", float(ps))
         n = self.n_harmonics
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ConfigurationError(f"{where}.n_harmonics must be an integer >= 1; got {n!r}")
@@ -222,6 +261,10 @@ class BiasModel:
             out[key] = param_to_config(getattr(self, key))
         if self.kind == "seasonal":
             out["n_harmonics"] = self.n_harmonics
+        if self.pooling != "none":
+            out["pooling"] = self.pooling
+            if self.pool_scale is not None:
+                out["pool_scale"] = self.pool_scale
         return out
 
     # --- NumPyro and JAX -------------------------------------------------------------------------
@@ -238,23 +281,67 @@ class BiasModel:
                 out[key] = names[key]
         return out
 
-    def sample(self, stream: str) -> dict[str, jnp.ndarray]:
+    def sample(self, stream: str, n_site: int | None = None) -> dict[str, jnp.ndarray]:
         """Sample (or return fixed) bias parameters; call inside a NumPyro model.
+
+        Parameters
+        ----------
+        stream
+            Stream name (prefix of the NumPyro site names).
+        n_site
+            Number of sites of the calibration; with ``pooling = "site"`` and ``n_site > 1`` every
+            inferred parameter gets one value per site (module docstring).
 
         Returns
         -------
         dict
             Keys ``add``, ``mult``, ``sin``, ``cos`` (shape (K,)), ``slope``, ``offset`` as used by
-            :attr:`kind`; site names from :meth:`site_names`.
+            :attr:`kind`; site names from :meth:`site_names`. Pooled parameters have a leading
+            ``site`` axis.
         """
         names = self.site_names(stream)
+        pooled = self.pooling == "site" and n_site is not None and n_site > 1
         out = {}
         for key, site in names.items():
-            if key in ("sin", "cos"):
-                out[key] = sample_param(site, self.harmonic, (self.n_harmonics,))
+            spec = self.harmonic if key in ("sin", "cos") else getattr(self, key)
+            shape = (self.n_harmonics,) if key in ("sin", "cos") else ()
+            if pooled and isinstance(spec, PriorSpec):
+                out[key] = self._sample_pooled(site, key, spec, shape, n_site)
             else:
-                out[key] = sample_param(site, getattr(self, key))
+                out[key] = sample_param(site, spec, shape)
         return out
+
+    def pooled_names(self, stream: str) -> tuple[str, ...]:
+        """Names of the per-site (``site``-dimensioned) bias sites of this stream (empty unless pooled)."""
+        if self.pooling != "site":
+            return ()
+        return tuple(site for key, site in self.site_names(stream).items()
+                     if isinstance(self.harmonic if key in ("sin", "cos") else getattr(self, key), PriorSpec))
+
+    def pool_scale_of(self, key: str) -> float:
+        """HalfNormal scale of the between-site spread of parameter ``key`` (module docstring)."""
+        if self.pool_scale is not None:
+            return self.pool_scale
+        if key in ("mult", "slope"):
+            return DEFAULT_POOL_SCALE_LOG
+        if self.scale is not None:
+            return self.scale
+        spec = self.harmonic if key in ("sin", "cos") else getattr(self, key)
+        return float(spec.kwargs.get("scale", 1.0))
+
+    def _sample_pooled(self, site: str, key: str, spec: PriorSpec, shape: tuple, n_site: int):
+        import numpyro
+        import numpyro.distributions as dist
+
+        mu = sample_param(f"{site}_mu", spec, shape)
+        tau = numpyro.sample(f"{site}_sd_site", dist.HalfNormal(self.pool_scale_of(key)))
+        with numpyro.plate("site", n_site, dim=-1):
+            d = dist.Normal(0.0, 1.0)
+            if shape:
+                d = d.expand(shape).to_event(len(shape))
+            eps = numpyro.sample(f"_eps_{site}", d)
+        value = mu * jnp.exp(tau * eps) if key in ("mult", "slope") else mu + tau * eps
+        return numpyro.deterministic(site, value)
 
     def apply(self, pred, params: Mapping[str, Any], doy=None) -> jnp.ndarray:
         """The biased prediction (pure JAX).
@@ -273,6 +360,11 @@ class BiasModel:
         k = self.kind
         if k == "none":
             return pred
+        if self.pooling == "site":
+            # per-site values (site,) / harmonics (site, K): broadcast along the support axis of (site, n)
+            params = {key: (jnp.asarray(v)[..., None] if key not in ("sin", "cos") and jnp.ndim(v) == 1 else
+                            jnp.asarray(v)[..., None, :] if key in ("sin", "cos") and jnp.ndim(v) == 2 else v)
+                      for key, v in params.items()}
         if k == "additive":
             return pred + params["add"]
         if k == "multiplicative":
