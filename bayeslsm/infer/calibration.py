@@ -107,6 +107,10 @@ class Calibration:
     edc
         ``True`` for all of DALEC's ecological and dynamic constraints, or a sequence of their names
         (:mod:`bayeslsm.priors.edc`); ``None``/``False`` for none.
+    remat
+        Rematerialisation policy of the scanned daily step under reverse-mode differentiation
+        (:data:`bayeslsm.lsm.core.REMAT_POLICIES`); the default recomputes each day in the backward
+        pass instead of storing its intermediates, which makes gradients cheaper (same values).
     """
 
     def __init__(
@@ -122,8 +126,15 @@ class Calibration:
         n_cycles: int = 5,
         edc: bool | Sequence[str] | None = None,
         catalogue=None,
+        *,
+        remat: str = "nothing_saveable",
     ):
         self.model = get_model(model)
+        from bayeslsm.lsm.core import REMAT_POLICIES
+
+        if remat not in REMAT_POLICIES:
+            raise ConfigurationError(f"`remat` must be one of {REMAT_POLICIES}; got {remat!r}")
+        self.remat = remat
         self.catalogue = catalogue if catalogue is not None else load_catalogue(self.model.name)
         self.forcing_ds = as_site_dataset(forcing)
         self.forcing = model_forcing(self.model, self.forcing_ds)
@@ -297,11 +308,11 @@ class Calibration:
         return params, init
 
     def _forward_impl(self, params, init, forcing):
-        model, method, n = self.model, self.spinup_method, self.n_cycles
+        model, method, n, remat = self.model, self.spinup_method, self.n_cycles, self.remat
 
         def one(p, f, i):
             i = spinup(model, p, f, i, method=method, n_cycles=n)
-            return simulate(model, p, f, i)
+            return simulate(model, p, f, i, remat=remat)
 
         return jax.vmap(one)(params, forcing, init)
 
