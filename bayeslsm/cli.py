@@ -5,7 +5,7 @@ Usage
 ::
 
     bayeslsm simulate MODEL --drivers CSV --params JSON --out CSV [--lat DEG]
-    bayeslsm demo [--out DIR] [--chains N] [--warmup N] [--draws N] [--seed N] [--no-progress]
+    bayeslsm demo [--out DIR] [--sampler chees|nuts] [--chains N] [--warmup N] [--draws N] [--seed N] [--no-progress]
     bayeslsm run EXPERIMENT.toml --out DIR [--chains N] [--warmup N] [--draws N] [--seed N] [--max-tree-depth N]
                  [--sites SITE ...] [--calibration START END] [--validation START END] [--no-progress]
     bayeslsm report DIR/posterior.nc [--out DIR]
@@ -213,23 +213,26 @@ def simulate(args: argparse.Namespace) -> int:
 
 @command(
     "demo",
-    help="run the DALEC2 + water twin experiment (NUTS) and write posterior.nc, summary.json, report.md",
+    help="run the DALEC2 + water twin experiment (ChEES-HMC or NUTS) and write posterior.nc, summary.json, report.md",
     arguments=[
         arg("--out", type=Path, default=Path("demo_out"), metavar="DIR", help="output folder (default: demo_out)"),
-        arg("--chains", type=_positive_int, default=4, metavar="N", help="NUTS chains (default: 4)"),
-        arg("--warmup", type=_positive_int, default=400, metavar="N", help="warm-up iterations per chain (default: 400)"),
-        arg("--draws", type=_positive_int, default=400, metavar="N", help="draws per chain (default: 400)"),
+        arg("--sampler", choices=("chees", "nuts"), default="chees",
+            help="many-chain ChEES-HMC (default; 16 chains x (150 + 400)) or NUTS (4 chains x (400 + 400))"),
+        arg("--chains", type=_positive_int, default=None, metavar="N", help="chains (default: per sampler)"),
+        arg("--warmup", type=_positive_int, default=None, metavar="N",
+            help="warm-up iterations per chain (default: per sampler)"),
+        arg("--draws", type=_positive_int, default=None, metavar="N", help="draws per chain (default: per sampler)"),
         arg("--seed", type=int, default=0, metavar="N", help="random seed of data generation and sampling (default: 0)"),
         arg("--no-progress", action="store_true", help="no progress bars"),
     ],
 )
 def demo(args: argparse.Namespace) -> int:
     """Generate three years of weather, simulate DALEC2 + water, add noisy and biased NEE, LE and LAI
-    observations with gaps, and recover about a dozen parameters with NUTS (bayeslsm.demo.run_demo)."""
+    observations with gaps, and recover about a dozen parameters (bayeslsm.demo.run_demo)."""
     from bayeslsm.demo import run_demo
 
     run_demo(out=args.out, chains=args.chains, warmup=args.warmup, draws=args.draws, seed=args.seed,
-             progress=not args.no_progress)
+             progress=not args.no_progress, sampler=args.sampler)
     return 0
 
 
