@@ -162,6 +162,8 @@ def run_dream(problem, centre, sd, budget_seconds, seed, n_chains):
             return [0.0]
 
         def objectivefunction(self, simulation, evaluation):
+            if time.perf_counter() >= deadline:  # the wall budget is spent: DREAM stops after this proposal
+                sampler.status.stop = True
             v = simulation[0]
             return 2.0 * v if np.isfinite(v) else -1e300
 
@@ -171,19 +173,23 @@ def run_dream(problem, centre, sd, budget_seconds, seed, n_chains):
     for _ in range(20):
         vg(jnp.asarray(centre)).block_until_ready()
     per_eval = (time.perf_counter() - t_eval) / 20
-    # spotpy's own overhead per repetition is of the same order; 2x leaves the budget roughly right
-    reps = int(max(budget_seconds - (time.perf_counter() - w0), 1.0) / (2.5 * per_eval))
+    # repetitions: an upper bound (spotpy pre-allocates them); the run stops when the wall budget is spent
+    reps = int(min(max(budget_seconds, 1.0) / per_eval, 100_000))
+    deadline = w0 + budget_seconds
     np.random.seed(seed)
     sampler = spotpy.algorithms.dream(Setup(), dbname="dream_bench", dbformat="ram", save_sim=False)
     import contextlib
     import io
 
-    with contextlib.redirect_stdout(io.StringIO()):
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # spotpy's exp overflow on rejected far proposals
         sampler.sample(reps, nChains=n_chains, convergence_limit=0.0, runs_after_convergence=reps)
     wall = time.perf_counter() - w0
     res = sampler.getdata()
     pars = np.stack([res[f"par{n}"] for n in names], axis=1)
     chains = np.asarray(res["chain"]).astype(int)
+    done = np.isfinite(pars).all(axis=1)  # spotpy's RAM database also holds the unused repetitions
+    pars, chains = pars[done], chains[done]
     per = [pars[chains == c] for c in range(n_chains)]
     m = min(len(p) for p in per)
     draws = np.stack([p[:m] for p in per])  # (chain, step, dim)
@@ -290,6 +296,12 @@ def main(argv=None) -> dict:
     parser.add_argument("--skip-hierarchical", action="store_true")
     parser.add_argument("--emcee-budget", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--nuts", type=int, nargs=2, default=[500, 500], metavar=("WARMUP", "DRAWS"),
+                        help="NUTS on A (4 chains)")
+    parser.add_argument("--chees", type=int, nargs=3, default=[16, 150, 400], metavar=("CHAINS", "WARMUP", "DRAWS"),
+                        help="ChEES on A")
+    parser.add_argument("--hier-nuts", type=int, nargs=2, default=[300, 300], metavar=("WARMUP", "DRAWS"))
+    parser.add_argument("--hier-chees", type=int, nargs=3, default=[32, 200, 200], metavar=("CHAINS", "WARMUP", "DRAWS"))
     args = parser.parse_args(argv)
 
     import arviz as az
@@ -304,25 +316,27 @@ def main(argv=None) -> dict:
     t0 = time.perf_counter()
     print(f"[bench] {platform.platform()}, {os.cpu_count()} CPUs, {jax.local_device_count()} XLA devices; "
           f"load average before start {os.getloadavg()[0]:.2f}", flush=True)
-    q = args.quick
+    if args.quick:
+        args.nuts, args.chees, args.hier_nuts, args.hier_chees = [100, 100], [16, 50, 50], [100, 100], [16, 50, 50]
+    nw, nd = args.nuts
+    cc, cw, cd = args.chees
     _, _, _, cal = demo_problem()
     a = compare(
         "A demo posterior", cal,
-        [("NUTS 4 ch x (%d+%d), dense mass" % ((100, 100) if q else (500, 500)),
-          NUTS(chains=4, warmup=100 if q else 500, draws=100 if q else 500, dense_mass=True, target_accept=0.9,
-               progress=False)),
-         ("ChEES %d ch x (%d+%d), Laplace start" % ((16, 50, 50) if q else (16, 150, 300)),
-          ChEES(chains=16, warmup=50 if q else 150, draws=50 if q else 300))],
+        [(f"NUTS 4 ch x ({nw}+{nd}), dense mass",
+          NUTS(chains=4, warmup=nw, draws=nd, dense_mass=True, target_accept=0.9, progress=False)),
+         (f"ChEES {cc} ch x ({cw}+{cd}), Laplace start", ChEES(chains=cc, warmup=cw, draws=cd))],
         args.seed, args.emcee_budget, dream_chains=14, with_dream=True, goal=GOAL_A, walkers_per_dim=4)
     b = None
     if not args.skip_hierarchical:
         hcal = hierarchical_twin()
+        nw, nd = args.hier_nuts
+        cc, cw, cd = args.hier_chees
         b = compare(
             "B hierarchical VSEM twin, 10 sites", hcal,
-            [("NUTS 4 ch x (%d+%d), diag mass" % ((100, 100) if q else (300, 300)),
-              NUTS(chains=4, warmup=100 if q else 300, draws=100 if q else 300, target_accept=0.9, progress=False)),
-             ("ChEES %d ch x (%d+%d), Laplace start" % ((16, 50, 50) if q else (32, 200, 200)),
-              ChEES(chains=16 if q else 32, warmup=50 if q else 200, draws=50 if q else 200))],
+            [(f"NUTS 4 ch x ({nw}+{nd}), diag mass",
+              NUTS(chains=4, warmup=nw, draws=nd, target_accept=0.9, progress=False)),
+             (f"ChEES {cc} ch x ({cw}+{cd}), Laplace start", ChEES(chains=cc, warmup=cw, draws=cd))],
             args.seed, args.emcee_budget, dream_chains=0, with_dream=False, goal=GOAL_B, walkers_per_dim=2)
     load = os.getloadavg()[0]
     print(f"Versions: bayeslsm {bayeslsm.__version__}, jax {jax.__version__}, numpyro {numpyro.__version__}, "

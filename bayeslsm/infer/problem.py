@@ -97,6 +97,15 @@ class Problem:
         return jnp.where(jnp.isfinite(lp), lp, -jnp.inf)
 
     @cached_property
+    def jitted_value_and_grad(self):
+        """``jax.jit(jax.value_and_grad(logdensity))`` for one point, compiled once per problem."""
+        return jax.jit(jax.value_and_grad(self.logdensity))
+
+    def jitted_logdensity(self, x):
+        """Log density of one point through :attr:`jitted_value_and_grad` (no extra compilation)."""
+        return self.jitted_value_and_grad(x)[0]
+
+    @cached_property
     def labels(self) -> tuple[str, ...]:
         """Sample-site name of each coordinate of the flat vector (``site[i]`` for vector sites)."""
         out = []

@@ -158,12 +158,12 @@ def laplace_fit(problem: Problem, maxiter: int = 1000, gtol: float = 1e-6, fd_st
     """
     from scipy.optimize import minimize
 
-    vg = jax.jit(jax.value_and_grad(lambda x: -problem.logdensity(x)))
+    vg = problem.jitted_value_and_grad
     dtype = problem.x0.dtype
 
     def fun(x):
         v, g = vg(jnp.asarray(x, dtype=dtype))
-        v, g = float(v), np.asarray(g, dtype=float)
+        v, g = -float(v), -np.asarray(g, dtype=float)
         if not (np.isfinite(v) and np.all(np.isfinite(g))):
             return 1e30, np.zeros_like(g)
         return v, g
@@ -322,11 +322,13 @@ class ChEES:
         if saved is None:
             # ---- initial positions: N(0, init_scale^2) in whitened units, pulled in where non-finite ----
             u0 = self.init_scale * jax.random.normal(k_init, (self.chains, problem.dim), dtype=mean.dtype)
-            lp_batch = jax.jit(jax.vmap(logd_u))
-            lp0 = lp_batch(u0)
+            # one point at a time through the log density compiled for the MAP search (no new compilation)
+            lp_one = problem.jitted_logdensity
             for shrink in (0.1, 0.0):
-                u0 = jnp.where(jnp.isfinite(lp0)[:, None], u0, shrink * u0)
-                lp0 = lp_batch(u0)
+                bad = ~np.isfinite([float(lp_one(mean + scale @ u)) for u in u0])
+                if not bad.any():
+                    break
+                u0 = jnp.where(jnp.asarray(bad)[:, None], shrink * u0, u0)
 
             # ---- warm-up: ChEES adaptation ----------------------------------------------------------
             adapt = blackjax.chees_adaptation(
