@@ -217,7 +217,7 @@ def simulate(args: argparse.Namespace) -> int:
     arguments=[
         arg("--out", type=Path, default=Path("demo_out"), metavar="DIR", help="output folder (default: demo_out)"),
         arg("--sampler", choices=("chees", "nuts"), default="chees",
-            help="many-chain ChEES-HMC (default; 16 chains x (150 + 400)) or NUTS (4 chains x (400 + 400))"),
+            help="many-chain ChEES-HMC (default; 16 chains x (200 + 500)) or NUTS (4 chains x (400 + 400))"),
         arg("--chains", type=_positive_int, default=None, metavar="N", help="chains (default: per sampler)"),
         arg("--warmup", type=_positive_int, default=None, metavar="N",
             help="warm-up iterations per chain (default: per sampler)"),

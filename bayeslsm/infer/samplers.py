@@ -236,11 +236,13 @@ class ChEES:
     """ChEES-HMC with ``chains`` chains advanced together (one ``vmap``-ed gradient per leapfrog step).
 
     The chains start from draws of a Laplace approximation at the MAP (:func:`laplace_fit`) and sample in
-    its whitened coordinates ``u`` (``x = mean + scale @ u``): a dense mass matrix from the Hessian.  BlackJAX's
-    ``chees_adaptation`` then tunes, across chains, the step size (dual averaging towards
-    ``target_accept``), the jittered trajectory length (ChEES criterion, Adam with ``learning_rate``) and,
-    with ``mass_matrix="diagonal"``, a diagonal mass matrix on top of the whitening.  Sampling runs in
-    chunks of ``chunk`` draws; with ``checkpoint_dir`` the state is written atomically after warm-up and
+    its whitened coordinates ``u`` (``x = mean + scale @ u``): a dense mass matrix from the Hessian.  During
+    warm-up BlackJAX's ChEES update (``blackjax.adaptation.chees_adaptation.base``) tunes, across chains,
+    the step size (dual averaging towards ``target_accept``) and the jittered trajectory length (ChEES
+    criterion, Adam with ``learning_rate``); with ``mass_matrix="diagonal"`` the second half of warm-up uses
+    a diagonal mass matrix on top of the whitening, estimated from all chains over its second quarter.
+    Warm-up and sampling call one compiled transition (all chains, one ``vmap``; XLA compiles the model's
+    gradient once).  Sampling runs in chunks of ``chunk`` draws; with ``checkpoint_dir`` the state is written atomically after warm-up and
     after each chunk, and a run with the same settings, problem and key resumes from it and returns the
     draws an uninterrupted run returns.  Ctrl-C (SIGINT) stops after the current chunk, saves, and returns
     the draws made so far with a warning.
@@ -286,9 +288,7 @@ class ChEES:
         return s
 
     def run(self, problem: Problem, key) -> Draws:
-        import blackjax
         import optax
-        from blackjax.adaptation.base import get_filter_adapt_info_fn
         from blackjax.mcmc import dynamic_hmc
 
         t_start = time.perf_counter()
@@ -319,6 +319,27 @@ class ChEES:
         def logd_u(u):
             return problem.logdensity(mean + scale @ u)
 
+        # ---- one compiled transition, shared by warm-up and sampling ------------------------------------
+        def integration_steps_fn(i, n):
+            # quasi-random (Halton) jitter of the trajectory length, as chees_adaptation's default
+            return jnp.asarray(jnp.ceil(dynamic_hmc.halton_sequence(i, max_bits) * n), dtype=int)
+
+        kernel = dynamic_hmc.build_kernel(next_random_arg_fn=lambda i: i + 1,
+                                          integration_steps_fn=integration_steps_fn)
+
+        @jax.jit
+        def transition(st, k, step_size, imm, n_leap):
+            ks = jax.random.split(k, self.chains)
+            return jax.vmap(lambda kc, sc: kernel(kc, sc, logd_u, step_size, imm, (n_leap,)))(ks, st)
+
+        def compiled(st, step_size, imm):
+            nonlocal compile_s
+            t0 = time.perf_counter()
+            f = transition.lower(st, k_sample, jnp.asarray(step_size, dtype=mean.dtype), imm,
+                                 jnp.asarray(1.0, dtype=mean.dtype)).compile()
+            compile_s += time.perf_counter() - t0
+            return f
+
         if saved is None:
             # ---- initial positions: N(0, init_scale^2) in whitened units, pulled in where non-finite ----
             u0 = self.init_scale * jax.random.normal(k_init, (self.chains, problem.dim), dtype=mean.dtype)
@@ -330,31 +351,44 @@ class ChEES:
                     break
                 u0 = jnp.where(jnp.asarray(bad)[:, None], shrink * u0, u0)
 
-            # ---- warm-up: ChEES adaptation ----------------------------------------------------------
-            adapt = blackjax.chees_adaptation(
-                logd_u, self.chains, target_acceptance_rate=self.target_accept,
-                max_leapfrog_steps=self.max_leapfrog_steps, mass_matrix_estimation=self.mass_matrix,
-                adaptation_info_fn=get_filter_adapt_info_fn(info_keys={"num_integration_steps"}))
-            def warm_fn(k, u):
-                (st, par), inf = adapt.run(k, u, self.initial_step_size, optax.adam(self.learning_rate),
-                                           self.warmup, max_sampling_steps=n_chunks * self.chunk)
-                # the number of leapfrog steps of every warm-up transition (the same for all chains)
-                return (st, (par["step_size"], par["inverse_mass_matrix"], par["integration_steps_params"][0]),
-                        inf.info.num_integration_steps)
+            # ---- warm-up: ChEES adaptation (BlackJAX's update), diagonal mass from the first half --------
+            from blackjax.adaptation.chees_adaptation import base as chees_base
 
-            warm = jax.jit(warm_fn)
+            jitter = lambda i: dynamic_hmc.halton_sequence(i, max_bits)  # noqa: E731
+            ad_init, ad_update = chees_base(jitter, lambda i: i + 1, optax.adam(self.learning_rate),
+                                            self.target_accept, 0.5, self.max_leapfrog_steps)
+            ad_update = jax.jit(ad_update)
+            ad = ad_init(0, self.initial_step_size)
+            # initial states through the compiled single-point gradient (an eager vmap would run op by op):
+            # d logp / du = scale^T d logp / dx
+            vals = [problem.jitted_value_and_grad(mean + scale @ u) for u in u0]
+            state = dynamic_hmc.DynamicHMCState(
+                u0, jnp.stack([v for v, _ in vals]), jnp.stack([scale.T @ g for _, g in vals]),
+                jnp.zeros((self.chains,), dtype=int))
+            imm = jnp.ones(problem.dim, dtype=mean.dtype)
+            step_c = compiled(state, self.initial_step_size, imm)
             t0 = time.perf_counter()
-            warm_c = warm.lower(k_warm, u0).compile()
-            compile_s += time.perf_counter() - t0
-            t0 = time.perf_counter()
-            states, (step_size, imm, n_leap), warm_steps = jax.block_until_ready(warm_c(k_warm, u0))
+            warm_grads, window = self.chains, []
+            for t in range(self.warmup):
+                if self.mass_matrix == "diagonal" and t == self.warmup // 2 and window:
+                    # per-coordinate variance of all chains over the second quarter of warm-up, shrunk
+                    # towards 1 (the Laplace whitening's value) as Stan does towards 1e-3 (n / (n + 5))
+                    w = np.concatenate(window)
+                    n = w.shape[0]
+                    imm = jnp.asarray((n / (n + 5.0)) * w.var(axis=0) + 5.0 / (n + 5.0), dtype=mean.dtype)
+                n_leap_t = jnp.minimum(ad.trajectory_length / ad.step_size, self.max_leapfrog_steps)
+                new, info = step_c(state, jax.random.fold_in(k_warm, t), ad.step_size, imm, n_leap_t)
+                ad = ad_update(ad, info.proposal.position, info.proposal.momentum, state.position,
+                               info.acceptance_rate, info.is_divergent, imm)
+                state = new
+                warm_grads += int(info.num_integration_steps[0]) * self.chains
+                if self.warmup // 4 <= t < self.warmup // 2:
+                    window.append(np.asarray(state.position))
+            step_size = float(np.exp(ad.log_step_size_moving_average))
+            n_leap = float(min(np.exp(ad.log_trajectory_length_moving_average - ad.log_step_size_moving_average),
+                               self.max_leapfrog_steps))
             map_info["warmup_run_seconds"] = time.perf_counter() - t0
-            step_size = float(step_size)
-            n_leap = float(jnp.minimum(n_leap, self.max_leapfrog_steps))
-            warm_grads = int(np.sum(np.asarray(warm_steps))) + self.chains
-            state_arrays = {"position": states.position, "logdensity": states.logdensity,
-                            "logdensity_grad": states.logdensity_grad,
-                            "random_generator_arg": states.random_generator_arg}
+            state_arrays = state._asdict()
             done, collected = 0, {}
             warm_wall = time.perf_counter() - t_start
             if ckpt is not None:
@@ -370,44 +404,34 @@ class ChEES:
             collected = {k[len("draws_"):]: saved[k] for k in saved if k.startswith("draws_")}
             warm_wall, compile_s = m["warmup_wall_seconds"], m["compile_seconds"]
             t_start -= m["sampling_wall_seconds"]  # keep counting from where the earlier run stopped
+            step_c = None
 
-        # ---- sampling in chunks -------------------------------------------------------------------------
-        def integration_steps_fn(i, n):
-            # the same quasi-random (Halton) jitter of the trajectory length as chees_adaptation's default
-            return jnp.asarray(jnp.ceil(dynamic_hmc.halton_sequence(i, max_bits) * n), dtype=int)
-
-        kernel = dynamic_hmc.build_kernel(next_random_arg_fn=lambda i: i + 1,
-                                          integration_steps_fn=integration_steps_fn)
-
-        def chunk_fn(state, k):
-            def body(s, kk):
-                ks = jax.random.split(kk, self.chains)
-                s, inf = jax.vmap(lambda kc, sc: kernel(kc, sc, logd_u, step_size, imm, (n_leap,)))(ks, s)
-                return s, {"u": s.position, "lp": s.logdensity, "diverging": inf.is_divergent,
-                           "num_steps": inf.num_integration_steps, "energy": inf.energy,
-                           "accept_prob": inf.acceptance_rate}
-
-            return jax.lax.scan(body, state, jax.random.split(k, self.chunk))
-
+        # ---- sampling in chunks of `chunk` transitions ------------------------------------------------
         state = dynamic_hmc.DynamicHMCState(**state_arrays)
-        t0 = time.perf_counter()
-        chunk_c = jax.jit(chunk_fn).lower(state, k_sample).compile()
-        compile_s += time.perf_counter() - t0
+        if step_c is None:
+            step_c = compiled(state, step_size, imm)
+        eps_ = jnp.asarray(step_size, dtype=mean.dtype)
+        nl_ = jnp.asarray(n_leap, dtype=mean.dtype)
         interrupted = False
         with _Interrupt() as stop:
             while done < n_chunks:
-                state, out = chunk_c(state, jax.random.fold_in(k_sample, done))
-                out = jax.device_get(out)
-                for k, v in out.items():  # (chunk, chains, ...) -> (chains, chunk, ...)
-                    v = np.swapaxes(np.asarray(v), 0, 1)
+                rows = []
+                for j in range(self.chunk):
+                    i = done * self.chunk + j
+                    state, inf = step_c(state, jax.random.fold_in(k_sample, i), eps_, imm, nl_)
+                    rows.append({"u": state.position, "lp": state.logdensity, "diverging": inf.is_divergent,
+                                 "num_steps": inf.num_integration_steps, "energy": inf.energy,
+                                 "accept_prob": inf.acceptance_rate})
+                rows = jax.device_get(rows)
+                for k in rows[0]:  # (chains, chunk, ...)
+                    v = np.stack([np.asarray(r[k]) for r in rows], axis=1)
                     collected[k] = v if k not in collected else np.concatenate([collected[k], v], axis=1)
                 done += 1
                 if self.progress:
                     print(f"[chees] {done * self.chunk}/{n_chunks * self.chunk} draws", flush=True)
                 if ckpt is not None:
-                    state_arrays = state._asdict()
                     self._save(ckpt, fingerprint, mean, scale, map_info, step_size, imm, n_leap, warm_grads,
-                               state_arrays, done, collected, warm_wall, compile_s,
+                               state._asdict(), done, collected, warm_wall, compile_s,
                                sampling_wall=time.perf_counter() - t_start)
                 if stop.hit and done < n_chunks:
                     interrupted = True
