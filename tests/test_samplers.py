@@ -27,7 +27,11 @@ FREE = ["LUE", "tauV", "Av"]
 @pytest.fixture(scope="module")
 def twin():
     forcing = weather_generator(years=1, lat=48.0, seed=1, site="twin")
-    truth = {"LUE": 0.0025, "NEE_sigma": 0.0005}
+    from bayeslsm.priors import load_catalogue
+
+    # every parameter explicit (fixed ones stay at their catalogue defaults), so `used` holds each truth
+    truth = {k: v.default for k, v in load_catalogue("vsem").parameters.items()}
+    truth |= {"LUE": 0.0025, "NEE_sigma": 0.0005}
     obs, used = twin_experiment("vsem", forcing, STREAMS, truth, gaps=0.2, seed=1)
     cal = Calibration("vsem", forcing, obs, STREAMS, free=FREE)
     return cal, used
