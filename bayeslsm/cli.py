@@ -6,7 +6,7 @@ Usage
 
     bayeslsm simulate MODEL --drivers CSV --params JSON --out CSV [--lat DEG] [--allow-out-of-bounds]
                  [--allow-invalid-output]
-    bayeslsm demo [--out DIR] [--overwrite] [--chains N] [--warmup N] [--draws N] [--seed N] [--no-progress]
+    bayeslsm demo [--out DIR] [--overwrite] [--sampler chees|nuts] [--chains N] [--warmup N] [--draws N] [--seed N] [--no-progress]
     bayeslsm run EXPERIMENT.toml --out DIR [--overwrite] [--no-preflight] [--chains N] [--warmup N] [--draws N] [--seed N]
                  [--max-tree-depth N] [--sites SITE ...] [--calibration START END] [--validation START END]
                  [--allow-out-of-bounds] [--no-progress]
@@ -286,14 +286,17 @@ def _invalid_outputs(args: argparse.Namespace, outputs: dict, columns: list[str]
 
 @command(
     "demo",
-    help="run the DALEC2 + water twin experiment (NUTS) and write posterior.nc, summary.json, report.md",
+    help="run the DALEC2 + water twin experiment (ChEES-HMC or NUTS) and write posterior.nc, summary.json, report.md",
     arguments=[
         arg("--out", type=Path, default=Path("demo_out"), metavar="DIR",
             help="output folder, new or empty (default: demo_out)"),
         arg("--overwrite", action="store_true", help="write into a non-empty output folder (replaces its outputs)"),
-        arg("--chains", type=_positive_int, default=4, metavar="N", help="NUTS chains (default: 4)"),
-        arg("--warmup", type=_positive_int, default=400, metavar="N", help="warm-up iterations per chain (default: 400)"),
-        arg("--draws", type=_positive_int, default=400, metavar="N", help="draws per chain (default: 400)"),
+        arg("--sampler", choices=("chees", "nuts"), default="chees",
+            help="many-chain ChEES-HMC (default; 16 chains x (200 + 500)) or NUTS (4 chains x (400 + 400))"),
+        arg("--chains", type=_positive_int, default=None, metavar="N", help="chains (default: per sampler)"),
+        arg("--warmup", type=_positive_int, default=None, metavar="N",
+            help="warm-up iterations per chain (default: per sampler)"),
+        arg("--draws", type=_positive_int, default=None, metavar="N", help="draws per chain (default: per sampler)"),
         arg("--seed", type=_seed, default=0, metavar="N",
             help="random seed of data generation and sampling, 0 to 2**32-1 (default: 0)"),
         arg("--no-progress", action="store_true", help="no progress bars"),
@@ -301,13 +304,13 @@ def _invalid_outputs(args: argparse.Namespace, outputs: dict, columns: list[str]
 )
 def demo(args: argparse.Namespace) -> int:
     """Generate three years of weather, simulate DALEC2 + water, add noisy and biased NEE, LE and LAI
-    observations with gaps, and recover about a dozen parameters with NUTS (bayeslsm.demo.run_demo)."""
+    observations with gaps, and recover about a dozen parameters (bayeslsm.demo.run_demo)."""
     from bayeslsm.data.reference_io import check_output_dir
     from bayeslsm.demo import run_demo
 
     check_output_dir(args.out, overwrite=args.overwrite)  # before generating data or sampling
     run_demo(out=args.out, chains=args.chains, warmup=args.warmup, draws=args.draws, seed=args.seed,
-             progress=not args.no_progress)
+             progress=not args.no_progress, sampler=args.sampler)
     return 0
 
 

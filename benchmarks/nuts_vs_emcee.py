@@ -1,40 +1,42 @@
-"""NUTS (NumPyro, dense mass) against emcee's affine-invariant ensemble on the demo's posterior.
+"""bayeslsm's samplers against emcee (and DREAM) in min-bulk-ESS per second, measured in one run.
 
-Both samplers target the same log density: the unconstrained potential that NumPyro's
-``initialize_model`` builds from :meth:`bayeslsm.infer.Calibration.numpyro_model` (priors, transforms
-and their Jacobians, masked likelihoods of NEE, LE and 8-day LAI), i.e. exactly what NUTS samples.
+Two posteriors, every sampler on the same unconstrained log density
+(:class:`bayeslsm.infer.Problem`: NumPyro's ``potential_fn`` of the calibration model, priors,
+transforms and their Jacobians, masked likelihoods):
 
-* NUTS: ``cal.nuts(chains=4, dense_mass=True, target_accept=0.9)``.  Its wall time is the library's
-  ``sampling_wall_seconds`` (``mcmc.run``: compilation, warm-up and sampling); the total around the
-  call (posterior predictive pass included) is printed too.
-* emcee: ``EnsembleSampler`` with ``vectorize=True``; one call evaluates half the ensemble (emcee's
-  stretch move updates the two halves in turn) through ``jax.jit(jax.vmap(logp))`` on the flattened
-  unconstrained vector (``jax.flatten_util.ravel_pytree``).  4 x dimension walkers start in a small ball
-  around the NUTS posterior median, which spares emcee the search for the typical set (favourable to
-  emcee).  It runs for the same wall time as NUTS's ``mcmc.run`` (times ``--emcee-budget``), and the
-  first half of its steps is discarded as burn-in; no thinning.
+A. the demo (``bayeslsm.demo.demo_problem()``: DALEC2 + water, 3 years, NEE + LE + 8-day LAI, 11 free
+   parameters + 3 bias/error parameters, 14 dimensions);
+B. a hierarchical twin: VSEM at 10 sites (1 year of generated weather each, one PFT), six parameters
+   vary by site with partial pooling (non-centred: ``mu``, ``sd_site`` and 10 ``eps`` each) plus the NEE
+   error sd: 73 dimensions.
 
-Effective sample sizes are the minimum over all free model parameters and bias/error parameters of
-ArviZ's rank-normalised bulk ESS.  Bulk ESS is invariant under the monotone maps between the physical,
-``z`` and unconstrained scales, so emcee's draws are scored on the unconstrained scale without mapping
-them back.  For emcee, walkers are treated as chains; they are not independent (each move uses another
-walker), so a second figure from emcee's own integrated autocorrelation time is printed as well:
-``ESS = walkers x kept steps / tau``.  On runs this short (kept steps ~ 15 tau, where emcee asks for
-50) tau is underestimated and this ESS biased high: on this posterior, 2 500-step windows gave tau ~ 150-175 steps while a
-separate 30 000-step run (25 000 kept, 56 walkers) gave tau ~ 470 steps, and ArviZ's walkers-as-chains
-bulk ESS implied 530-850 steps on the short windows and 550 on the long run.  Read the walkers-as-chains
-figure as the better one here and the tau-based one as an upper bound for emcee.
+Samplers:
 
-Costs per effective sample: NumPyro records ``num_steps`` (leapfrog steps = gradient evaluations) only
-for the kept draws, so the NUTS figure counts post-warm-up gradients; an estimate that charges the
-warm-up at the post-warm-up rate is printed beside it and labelled as such.  emcee's figure counts every
-log-density evaluation, burn-in included, and, separately, the kept part only.  One gradient and one
-(vmapped) log-density evaluation do not cost the same; their measured costs are printed so the counts
-can be compared.
+* ``NUTS``: :class:`bayeslsm.infer.NUTS` (NumPyro, 4 chains in parallel on XLA host devices, dense mass
+  on A, diagonal on B, ``target_accept=0.9``);
+* ``ChEES``: :class:`bayeslsm.infer.ChEES` (BlackJAX ChEES-HMC, many chains in one vmapped batch,
+  started from and preconditioned by a Laplace approximation at the MAP);
+* ``emcee``: ``EnsembleSampler`` (stretch move, ``vectorize=True`` over ``jit(vmap(logp))``), walkers
+  started from draws of the same Laplace approximation (favourable to emcee: no search for the typical
+  set), run for as long as the slowest gradient sampler took (times ``--emcee-budget``), first half
+  discarded as burn-in;
+* ``DREAM`` (A only): spotpy's DREAM(ZS) implementation, one Python-level call per proposal of the jitted
+  log density (``acceptance_test_option=6`` with objective ``2 * logp`` is the Metropolis ratio
+  ``exp(logp' - logp)``), uniform box of +-8 Laplace sd around the MAP, same wall budget; first half
+  discarded.
 
-Run (about 2 minutes on 2 cores)::
+Wall time of every sampler includes everything it did: MAP/Laplace, compilation, warm-up, sampling
+(``sampling_wall_seconds``; ChEES's compile seconds are also printed separately).  The posterior
+predictive pass of ``Calibration.sample`` is not counted for anyone.  Min bulk ESS is ArviZ's
+rank-normalised bulk ESS, minimum over every posterior quantity.  On A it is computed coordinate-wise on
+the unconstrained scale for emcee and DREAM (bulk ESS is invariant under the monotone maps between the
+scales); on B emcee's draws are mapped to the physical variables (thinned to at most 300 draws per
+walker: thinning by less than the autocorrelation time barely changes ESS).  Walkers / DREAM chains are
+treated as chains although they are not independent (see the README for the tau-based figure).
 
-    .venv/bin/python benchmarks/nuts_vs_emcee.py [--warmup 500] [--draws 500] [--emcee-budget 1.0]
+Run (about 8 minutes on 2 idle cores)::
+
+    python benchmarks/nuts_vs_emcee.py [--quick] [--skip-hierarchical]
 """
 
 from __future__ import annotations
@@ -45,8 +47,9 @@ import logging
 import os
 import platform
 import time
+import warnings
 
-import bayeslsm  # noqa: F401  (before jax: XLA flags, 4 host devices, float64)
+import bayeslsm  # noqa: F401  (before jax: XLA flags, host devices, float64)
 
 # isort: split
 
@@ -54,101 +57,72 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-
-def _timed(fn, *args, **kwargs):
-    """``(result, wall seconds, process CPU seconds)`` of one call."""
-    w0, c0 = time.perf_counter(), time.process_time()
-    out = fn(*args, **kwargs)
-    return out, time.perf_counter() - w0, time.process_time() - c0
+GOAL_A, GOAL_B = 10.0, 30.0
 
 
-def _min_bulk_ess(draws: dict[str, np.ndarray]) -> tuple[float, str]:
-    """Minimum ArviZ bulk ESS over named (chain, draw) arrays and the name it belongs to."""
+def _min_bulk_ess_arrays(draws: dict[str, np.ndarray]) -> tuple[float, str]:
+    """Minimum ArviZ bulk ESS over named (chain, draw, ...) arrays (every element) and where it is."""
     import arviz as az
 
-    ess = {k: float(az.ess(np.asarray(v), method="bulk")) for k, v in draws.items()}
-    name = min(ess, key=ess.get)
-    return ess[name], name
+    best = (np.inf, "")
+    for k, v in draws.items():
+        v = np.asarray(v, dtype=float)
+        flat = v.reshape(v.shape[0], v.shape[1], -1)
+        for j in range(flat.shape[2]):
+            if np.ptp(flat[:, :, j]) == 0:
+                continue
+            e = float(az.ess(flat[:, :, j], method="bulk"))
+            if e < best[0]:
+                best = (e, k if flat.shape[2] == 1 else f"{k}[{j}]")
+    return best
 
 
-def run_nuts(cal, warmup: int, draws: int, seed: int):
+def _rhat_max(draws: dict[str, np.ndarray]) -> float:
     import arviz as az
 
-    idata, wall_total, cpu_total = _timed(
-        cal.nuts, chains=4, warmup=warmup, draws=draws, dense_mass=True, target_accept=0.9,
-        progress=False, prior_draws=0, seed=seed)
-    sampler = json.loads(idata.posterior.attrs["sampler"])
-    names = [v for v in idata.posterior.data_vars if idata.posterior[v].ndim == 2]  # scalar parameters
-    post = {v: idata.posterior[v].transpose("chain", "draw").values for v in names}
-    ess_min, ess_name = _min_bulk_ess(post)
+    out = 1.0
+    for v in draws.values():
+        v = np.asarray(v, dtype=float)
+        flat = v.reshape(v.shape[0], v.shape[1], -1)
+        for j in range(flat.shape[2]):
+            if np.ptp(flat[:, :, j]) > 0:
+                out = max(out, float(az.rhat(flat[:, :, j])))
+    return out
+
+
+def run_sampler(cal, sampler, seed, label):
+    """Sample with ``cal.sample`` (no prior draws, no checks); figures of the posterior."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        idata = cal.sample(sampler, seed=seed, prior_draws=0, check=False, predictive_batch=500)
+    s = json.loads(idata.posterior.attrs["sampler"])
+    post = {v: idata.posterior[v].values for v in idata.posterior.data_vars}
+    ess, where = _min_bulk_ess_arrays(post)
+    wall = float(s["sampling_wall_seconds"])
     n_steps = idata.sample_stats["n_steps"].values
-    return {"idata": idata, "names": names, "wall_sampling": float(sampler["sampling_wall_seconds"]),
-            "wall_total": wall_total, "cpu_total": cpu_total, "ess_min": ess_min, "ess_name": ess_name,
-            "steps_kept": int(n_steps.sum()), "mean_steps": float(n_steps.mean()),
-            "divergences": int(idata.sample_stats["diverging"].values.sum()),
-            "max_rhat": max(float(az.rhat(np.asarray(v))) for v in post.values()),
-            "chains": int(idata.posterior.sizes["chain"])}
+    out = {"label": label, "idata": idata, "wall": wall, "ess": ess, "ess_name": where, "rate": ess / wall,
+           "rhat": _rhat_max(post), "div": int(idata.sample_stats["diverging"].values.sum()),
+           "compile": s.get("compile_seconds"), "grads": s.get("gradient_evaluations", int(n_steps.sum())),
+           "settings": s}
+    print(f"[bench] {label}: {wall:.1f} s, min bulk ESS {ess:.0f} ({where}), R-hat {out['rhat']:.3f}, "
+          f"{out['div']} divergences", flush=True)
+    return out
 
 
-def unconstrained_logdensity(cal, seed: int):
-    """Jitted, vmapped log density over flat unconstrained vectors, and helpers to build such vectors."""
-    import numpyro
-    from jax.flatten_util import ravel_pytree
-    from numpyro.distributions.transforms import biject_to
-    from numpyro.infer.util import initialize_model
-
-    obs = cal.observed_arrays()
-    info = initialize_model(jax.random.PRNGKey(seed), cal.numpyro_model, model_kwargs={"obs": obs})
-    z0 = info.param_info.z
-    flat0, unravel = ravel_pytree(z0)
-
-    def logp(x):
-        lp = -info.potential_fn(unravel(x))
-        return jnp.where(jnp.isfinite(lp), lp, -jnp.inf)
-
-    logp_batch = jax.jit(jax.vmap(logp))
-    # one gradient of the potential, the unit NUTS pays per leapfrog step (for the cost comparison)
-    grad_one = jax.jit(jax.value_and_grad(logp))
-
-    # support of each sample site -> the bijection NumPyro samples it through
-    trace = numpyro.handlers.trace(numpyro.handlers.seed(cal.numpyro_model, seed)).get_trace(obs=obs)
-    transforms = {site: biject_to(trace[site]["fn"].support) for site in z0}
-    specs = cal.catalogue.parameters
-
-    def flat_draws(post: dict[str, np.ndarray]) -> np.ndarray:
-        """(n, dim) unconstrained vectors from physical-scale draws keyed by posterior name."""
-        sites = {}
-        for site in z0:
-            name = site.removeprefix("_z_")
-            v = jnp.asarray(post[name])
-            if site.startswith("_z_"):
-                v = specs[name].to_unconstrained(v)  # physical -> z (the sample site's value)
-            sites[site] = transforms[site].inv(v)  # sample site's support -> unconstrained
-        return np.asarray(jax.vmap(lambda d: ravel_pytree(d)[0])(sites))
-
-    labels = []  # posterior name of each coordinate of the flat vector, in ravel_pytree order
-    for site in sorted(z0):  # ravel_pytree flattens a dict in sorted-key order
-        size = int(np.size(z0[site]))
-        name = site.removeprefix("_z_")
-        labels += [name] * size if size == 1 else [f"{name}[{i}]" for i in range(size)]
-    assert len(labels) == flat0.size
-    return logp_batch, grad_one, flat_draws, labels
-
-
-def run_emcee(logp_batch, x_init_centre, scale, n_walkers, budget_seconds, seed):
+def run_emcee(problem, centre, scale, n_walkers, budget_seconds, seed):
     import emcee
 
-    ndim = x_init_centre.size
+    logp_batch = jax.jit(jax.vmap(problem.logdensity))
     rng = np.random.default_rng(seed)
-    p0 = x_init_centre[None, :] + 1e-2 * scale[None, :] * rng.standard_normal((n_walkers, ndim))
+    p0 = np.asarray(centre)[None, :] + rng.standard_normal((n_walkers, problem.dim)) @ np.asarray(scale).T
 
     def log_prob(xs):
         return np.asarray(logp_batch(jnp.asarray(xs)))
 
-    # compile both batch shapes emcee uses (whole ensemble at start, half-ensembles in each step)
-    _, wall_compile, _ = _timed(lambda: (log_prob(p0), log_prob(p0[: n_walkers // 2])))
-    sampler = emcee.EnsembleSampler(n_walkers, ndim, log_prob, vectorize=True)
-    w0, c0 = time.perf_counter(), time.process_time()
+    w0 = time.perf_counter()
+    log_prob(p0)
+    log_prob(p0[: n_walkers // 2])  # both batch shapes emcee uses
+    sampler = emcee.EnsembleSampler(n_walkers, problem.dim, log_prob, vectorize=True)
     state, steps, done = p0, 0, False
     while not done:  # in chunks: emcee pre-allocates storage for the iterations it is asked for
         for new_state in sampler.sample(state, iterations=1000, progress=False, store=True):
@@ -157,139 +131,221 @@ def run_emcee(logp_batch, x_init_centre, scale, n_walkers, budget_seconds, seed)
             if time.perf_counter() - w0 >= budget_seconds:
                 done = True
                 break
-    wall_sampling, cpu_sampling = time.perf_counter() - w0, time.process_time() - c0
-    return sampler, steps, wall_compile, wall_sampling, cpu_sampling
+    wall = time.perf_counter() - w0
+    burn = steps // 2
+    chain = sampler.get_chain(discard=burn)  # (steps, walkers, dim)
+    logging.getLogger("emcee.autocorr").setLevel(logging.ERROR)
+    tau = sampler.get_autocorr_time(discard=burn, quiet=True)
+    return {"chain": chain, "steps": steps, "wall": wall, "tau_max": float(np.max(tau)),
+            "accept": float(np.mean(sampler.acceptance_fraction)), "evals": n_walkers * (steps + 1)}
 
 
-def _cost(fn, arg, repeats):
-    fn(arg)  # compiled already, but make sure
+def run_dream(problem, centre, sd, budget_seconds, seed, n_chains):
+    """spotpy DREAM on the unconstrained density within a +-8 sd box; (draws (chain, step, dim), evals, wall)."""
+    import spotpy
+
+    vg = jax.jit(problem.logdensity)
+    lo, hi = np.asarray(centre) - 8 * np.asarray(sd), np.asarray(centre) + 8 * np.asarray(sd)
+    names = [f"x{i}" for i in range(problem.dim)]
+
+    class Setup:
+        def __init__(self):
+            self.params = [spotpy.parameter.Uniform(n, low=float(a), high=float(b)) for n, a, b in zip(names, lo, hi)]
+
+        def parameters(self):
+            return spotpy.parameter.generate(self.params)
+
+        def simulation(self, x):
+            return [float(vg(jnp.asarray(np.asarray(x, dtype=float))))]
+
+        def evaluation(self):
+            return [0.0]
+
+        def objectivefunction(self, simulation, evaluation):
+            if time.perf_counter() >= deadline:  # the wall budget is spent: DREAM stops after this proposal
+                sampler.status.stop = True
+            v = simulation[0]
+            return 2.0 * v if np.isfinite(v) else -1e300
+
     w0 = time.perf_counter()
-    for _ in range(repeats):
-        jax.block_until_ready(fn(arg))
-    return (time.perf_counter() - w0) / repeats
+    vg(jnp.asarray(centre))  # compile
+    t_eval = time.perf_counter()
+    for _ in range(20):
+        vg(jnp.asarray(centre)).block_until_ready()
+    per_eval = (time.perf_counter() - t_eval) / 20
+    # repetitions: an upper bound (spotpy pre-allocates them); the run stops when the wall budget is spent
+    reps = int(min(max(budget_seconds, 1.0) / per_eval, 100_000))
+    deadline = w0 + budget_seconds
+    np.random.seed(seed)
+    sampler = spotpy.algorithms.dream(Setup(), dbname="dream_bench", dbformat="ram", save_sim=False)
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # spotpy's exp overflow on rejected far proposals
+        sampler.sample(reps, nChains=n_chains, convergence_limit=0.0, runs_after_convergence=reps)
+    wall = time.perf_counter() - w0
+    res = sampler.getdata()
+    pars = np.stack([res[f"par{n}"] for n in names], axis=1)
+    chains = np.asarray(res["chain"]).astype(int)
+    done = np.isfinite(pars).all(axis=1)  # spotpy's RAM database also holds the unused repetitions
+    pars, chains = pars[done], chains[done]
+    per = [pars[chains == c] for c in range(n_chains)]
+    m = min(len(p) for p in per)
+    draws = np.stack([p[:m] for p in per])  # (chain, step, dim)
+    return {"draws": draws[:, m // 2:], "evals": len(pars), "wall": wall, "reps": reps}
+
+
+def coordinate_ess(chain_by_coord: np.ndarray, labels) -> tuple[float, str]:
+    """Min bulk ESS over coordinates of (chain, draw, dim) draws, labelled by posterior variable name."""
+    from bayeslsm.infer import names
+
+    d = {}
+    for j, lab in enumerate(labels):
+        site = lab.split("[")[0]
+        name = names.latent_parameter(site) or site
+        d[name if "[" not in lab else f"{name}{lab[len(site):]}"] = chain_by_coord[:, :, j]
+    return _min_bulk_ess_arrays(d)
+
+
+def hierarchical_twin(n_sites=10, seed=0):
+    import xarray as xr
+
+    from bayeslsm.data.synthetic import weather_generator
+    from bayeslsm.infer import Calibration, twin_experiment
+
+    hier = ["LUE", "tauV", "Av", "KEXT", "tauR", "Cv"]
+    sites = [f"s{i}" for i in range(n_sites)]
+    lats = np.linspace(40.0, 58.0, n_sites)
+    fs = [weather_generator(years=1, lat=float(la), seed=100 + i) for i, la in enumerate(lats)]
+    forcing = xr.concat([f.drop_vars("lat", errors="ignore") for f in fs], dim="site").assign_coords(
+        site=sites, lat=("site", lats), pft=("site", ["DBF"] * n_sites))
+    streams = [{"name": "NEE", "support": "daily",
+                "error": {"kind": "gaussian", "sigma": {"prior": "halfnormal", "scale": 0.01}}}]
+    rng = np.random.default_rng(seed)
+    truth = {"LUE": 0.002 * np.exp(0.1 * rng.standard_normal(n_sites)),
+             "tauV": 1440.0 * np.exp(0.1 * rng.standard_normal(n_sites)), "NEE_sigma": 0.0005}
+    obs, used = twin_experiment("vsem", forcing, streams, truth, gaps=0.2, seed=seed)
+    cal = Calibration("vsem", forcing, obs, streams, free=hier, hierarchy={"params": hier})
+    return cal
+
+
+def compare(title, cal, samplers, seed, emcee_budget, dream_chains, with_dream, goal, walkers_per_dim):
+    from bayeslsm.infer import laplace_fit
+
+    problem = cal.problem()
+    print(f"[bench] {title}: {problem.dim} unconstrained dimensions", flush=True)
+    results = [run_sampler(cal, smp, seed, label) for label, smp in samplers]
+    fit = laplace_fit(problem)
+    budget = emcee_budget * max(r["wall"] for r in results)
+    n_walkers = walkers_per_dim * problem.dim + (walkers_per_dim * problem.dim) % 2
+    em = run_emcee(problem, fit.mean, fit.scale, n_walkers, budget, seed)
+    chain = np.swapaxes(em["chain"], 0, 1)  # (walkers, steps, dim)
+    if problem.dim <= 20:
+        em_ess, em_where = coordinate_ess(chain, problem.labels)
+    else:  # physical variables (site values are not coordinate-wise maps of the latents): thin, constrain
+        thin = max(1, chain.shape[1] // 300)
+        sub = chain[:, ::thin]
+        cons = problem.constrain(sub, batch_size=256)
+        post_vars = set(results[0]["idata"].posterior.data_vars)
+        em_ess, em_where = _min_bulk_ess_arrays({k: v for k, v in cons.items() if k in post_vars})
+        em_where += f" (thinned by {thin})"
+    em_rate = em_ess / em["wall"]
+    print(f"[bench] emcee: {em['wall']:.1f} s, {em['steps']} steps x {n_walkers} walkers, min bulk ESS {em_ess:.0f} "
+          f"({em_where}); acceptance {em['accept']:.2f}; tau max {em['tau_max']:.0f} steps "
+          f"(kept/tau = {em['steps'] / 2 / em['tau_max']:.0f})", flush=True)
+    dream = None
+    if with_dream:
+        sd = np.sqrt(np.sum(np.asarray(fit.scale) ** 2, axis=1))
+        dr = run_dream(problem, np.asarray(fit.mean), sd, budget, seed, dream_chains)
+        d_ess, d_where = coordinate_ess(dr["draws"], problem.labels)
+        dream = {"ess": d_ess, "where": d_where, "wall": dr["wall"], "rate": d_ess / dr["wall"],
+                 "evals": dr["evals"], "rhat": _rhat_max({"x": dr["draws"]})}
+        print(f"[bench] DREAM: {dr['wall']:.1f} s, {dr['evals']} evaluations in {dream_chains} chains, min bulk "
+              f"ESS {d_ess:.0f} ({d_where})", flush=True)
+
+    line = "-" * 118
+    print(line)
+    print(f"{title}: {problem.dim} unconstrained dimensions")
+    print(f"{'sampler':<44}{'wall s':>8}{'compile s':>10}{'min ESS':>9}{'ESS/s':>8}{'R-hat':>7}{'div':>5}"
+          f"{'grad/ESS':>9}{'vs emcee':>10}" + (f"{'vs DREAM':>10}" if dream else ""))
+    for r in results:
+        comp = f"{r['compile']:.1f}" if r["compile"] is not None else "-"
+        vs_d = f"{r['rate'] / dream['rate']:>9.1f}x" if dream else ""
+        print(f"{r['label']:<44}{r['wall']:>8.1f}{comp:>10}{r['ess']:>9.0f}{r['rate']:>8.2f}{r['rhat']:>7.3f}"
+              f"{r['div']:>5}{r['grads'] / r['ess']:>9.0f}{r['rate'] / em_rate:>9.1f}x{vs_d}")
+    print(f"{'emcee ' + str(n_walkers) + ' walkers, Laplace start':<44}{em['wall']:>8.1f}{'-':>10}{em_ess:>9.0f}"
+          f"{em_rate:>8.2f}{'':>7}{'':>5}{em['evals'] / em_ess:>9.0f}{'(evals)':>10}")
+    if dream:
+        print(f"{'DREAM (spotpy) ' + str(dream_chains) + ' chains, +-8 sd box':<44}{dream['wall']:>8.1f}{'-':>10}"
+              f"{dream['ess']:>9.0f}{dream['rate']:>8.2f}{dream['rhat']:>7.3f}{'':>5}"
+              f"{dream['evals'] / dream['ess']:>9.0f}{'(evals)':>10}")
+    best = max(results, key=lambda r: r["rate"])
+    print(f"RATIO {title}: best sampler {best['label']} / emcee = {best['rate'] / em_rate:.1f}x (goal >= {goal:g}x)"
+          + (f"; / DREAM = {best['rate'] / dream['rate']:.1f}x" if dream else ""))
+    for r in results:
+        if r is not best:
+            print(f"RATIO {title}: {r['label']} / emcee = {r['rate'] / em_rate:.1f}x")
+    return {"results": [{k: v for k, v in r.items() if k != "idata"} for r in results], "emcee_rate": em_rate,
+            "dream": dream}
 
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--warmup", type=int, default=500, help="NUTS warm-up iterations per chain")
-    parser.add_argument("--draws", type=int, default=500, help="NUTS kept draws per chain")
-    parser.add_argument("--emcee-budget", type=float, default=1.0,
-                        help="emcee wall time as a multiple of NUTS's mcmc.run wall time")
+    parser.add_argument("--quick", action="store_true", help="smaller runs (smoke test)")
+    parser.add_argument("--skip-hierarchical", action="store_true")
+    parser.add_argument("--emcee-budget", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--nuts", type=int, nargs=2, default=[500, 500], metavar=("WARMUP", "DRAWS"),
+                        help="NUTS on A (4 chains)")
+    parser.add_argument("--chees", type=int, nargs=3, default=[16, 150, 400], metavar=("CHAINS", "WARMUP", "DRAWS"),
+                        help="ChEES on A")
+    parser.add_argument("--hier-nuts", type=int, nargs=2, default=[300, 300], metavar=("WARMUP", "DRAWS"))
+    parser.add_argument("--hier-chees", type=int, nargs=3, default=[32, 200, 200], metavar=("CHAINS", "WARMUP", "DRAWS"))
     args = parser.parse_args(argv)
 
     import arviz as az
+    import blackjax
     import emcee
     import numpyro
+    import spotpy
 
     from bayeslsm.demo import demo_problem
+    from bayeslsm.infer import NUTS, ChEES
 
-    print(f"[nuts_vs_emcee] {platform.platform()}, {os.cpu_count()} CPUs, {jax.local_device_count()} XLA devices; "
+    t0 = time.perf_counter()
+    print(f"[bench] {platform.platform()}, {os.cpu_count()} CPUs, {jax.local_device_count()} XLA devices; "
           f"load average before start {os.getloadavg()[0]:.2f}", flush=True)
+    if args.quick:
+        args.nuts, args.chees, args.hier_nuts, args.hier_chees = [100, 100], [16, 50, 50], [100, 100], [16, 50, 50]
+    nw, nd = args.nuts
+    cc, cw, cd = args.chees
     _, _, _, cal = demo_problem()
-
-    # ---- NUTS -----------------------------------------------------------------------------------
-    nuts = run_nuts(cal, args.warmup, args.draws, args.seed)
-    print(f"[nuts_vs_emcee] NUTS done: {nuts['wall_sampling']:.1f} s in mcmc.run", flush=True)
-
-    # ---- the same log density for emcee --------------------------------------------------------
-    logp_batch, grad_one, flat_draws, labels = unconstrained_logdensity(cal, args.seed)
-    post = {v: nuts["idata"].posterior[v].values.reshape(-1) for v in nuts["names"]}
-    xs = flat_draws(post)
-    ndim = xs.shape[1]
-    unknown = sorted(set(labels) - set(nuts["names"]))
-    if unknown:
-        raise RuntimeError(f"unconstrained sites {unknown} have no scalar posterior variable; "
-                           f"expected them among {nuts['names']}")
-    # sanity: both see the same density (NUTS's own lp vs ours on the same draws)
-    lp_ours = np.asarray(logp_batch(jnp.asarray(xs[:64])))
-    lp_nuts = nuts["idata"].sample_stats["lp"].values.reshape(-1)[:64]
-    lp_gap = float(np.max(np.abs(lp_ours - lp_nuts)))
-    n_walkers = 4 * ndim + (4 * ndim) % 2
-    budget = args.emcee_budget * nuts["wall_sampling"]
-    sampler, steps, wall_compile, wall_emcee, cpu_emcee = run_emcee(
-        logp_batch, np.median(xs, axis=0), xs.std(axis=0), n_walkers, budget, args.seed)
-    burn = steps // 2
-    chain = sampler.get_chain(discard=burn)  # (steps, walkers, dim)
-    kept = chain.shape[0]
-    em_draws = {labels[j]: chain[:, :, j].T for j in range(ndim)}  # (walkers, steps) per coordinate
-    em_ess_min, em_ess_name = _min_bulk_ess(em_draws)
-    logging.getLogger("emcee.autocorr").setLevel(logging.ERROR)  # its too-short warning is printed below
-    tau = sampler.get_autocorr_time(discard=burn, quiet=True)
-    tau_ess = kept * n_walkers / tau
-    tau_trust = kept / np.max(tau)  # emcee asks for >= 50 before trusting tau
-    accept = float(np.mean(sampler.acceptance_fraction))
-    em_post = chain.reshape(-1, ndim)
-    shift = np.max(np.abs(em_post.mean(0) - xs.mean(0)) / xs.std(0))
-    sd_ratio = em_post.std(0) / xs.std(0)
-
-    # ---- costs of one evaluation ------------------------------------------------------------------
-    grad_s = _cost(lambda x: grad_one(x)[1], jnp.asarray(xs[0]), 200)
-    half = jnp.asarray(xs[: n_walkers // 2])
-    logp_s = _cost(logp_batch, half, 200) / (n_walkers // 2)
-
-    # ---- figures ----------------------------------------------------------------------------------
-    nuts_wall = nuts["wall_sampling"]
-    em_wall = wall_compile + wall_emcee
-    nuts_rate = nuts["ess_min"] / nuts_wall
-    em_rate = em_ess_min / em_wall
-    em_tau_rate = float(np.min(tau_ess)) / em_wall
-    grads_kept = nuts["steps_kept"]
-    grads_est = grads_kept * (args.warmup + args.draws) / args.draws
-    em_evals = n_walkers * (steps + 1)  # +1: the initial ensemble
-    em_evals_kept = n_walkers * kept
+    a = compare(
+        "A demo posterior", cal,
+        [(f"NUTS 4 ch x ({nw}+{nd}), dense mass",
+          NUTS(chains=4, warmup=nw, draws=nd, dense_mass=True, target_accept=0.9, progress=False)),
+         (f"ChEES {cc} ch x ({cw}+{cd}), Laplace start", ChEES(chains=cc, warmup=cw, draws=cd))],
+        args.seed, args.emcee_budget, dream_chains=14, with_dream=True, goal=GOAL_A, walkers_per_dim=4)
+    b = None
+    if not args.skip_hierarchical:
+        hcal = hierarchical_twin()
+        nw, nd = args.hier_nuts
+        cc, cw, cd = args.hier_chees
+        b = compare(
+            "B hierarchical VSEM twin, 10 sites", hcal,
+            [(f"NUTS 4 ch x ({nw}+{nd}), diag mass",
+              NUTS(chains=4, warmup=nw, draws=nd, target_accept=0.9, progress=False)),
+             (f"ChEES {cc} ch x ({cw}+{cd}), Laplace start", ChEES(chains=cc, warmup=cw, draws=cd))],
+            args.seed, args.emcee_budget, dream_chains=0, with_dream=False, goal=GOAL_B, walkers_per_dim=2)
     load = os.getloadavg()[0]
-
-    line = "-" * 96
-    print(line)
-    print(f"Posterior: bayeslsm demo (DALEC2+water, 3 years, NEE+LE+8-day LAI), {ndim} unconstrained "
-          f"dimensions ({len(cal.free)} free + {ndim - len(cal.free)} bias/error)")
-    print(f"Same density check: |lp(emcee fn) - lp(NUTS)| max over 64 NUTS draws = {lp_gap:.2e}")
-    print(line)
-    print(f"NUTS  {nuts['chains']} chains x ({args.warmup} warm-up + {args.draws} draws), dense mass, "
-          f"target_accept 0.9, parallel on {jax.local_device_count()} XLA host devices")
-    print(f"  wall, mcmc.run (compile + warm-up + sampling)   {nuts_wall:8.1f} s")
-    print(f"  wall, whole cal.nuts (+ posterior predictive)   {nuts['wall_total']:8.1f} s "
-          f"(process CPU {nuts['cpu_total']:.1f} s)")
-    print(f"  min bulk ESS  {nuts['ess_min']:8.0f}  ({nuts['ess_name']})   max R-hat {nuts['max_rhat']:.4f}   "
-          f"divergences {nuts['divergences']}   mean leapfrog steps/draw {nuts['mean_steps']:.1f}")
-    print(f"  min bulk ESS / s (mcmc.run wall)                {nuts_rate:8.1f}")
-    print(f"  gradient evaluations / ESS, post-warm-up only   {grads_kept / nuts['ess_min']:8.1f}  "
-          f"({grads_kept} leapfrog steps; NumPyro records num_steps for kept draws only)")
-    print(f"  gradient evaluations / ESS, warm-up estimated   {grads_est / nuts['ess_min']:8.1f}  "
-          f"(estimate: warm-up charged at the post-warm-up mean, {grads_est:.0f} steps)")
-    print(line)
-    print(f"emcee {n_walkers} walkers (4 x dim), stretch move, vectorised jit(vmap(logp)); start: ball of "
-          f"0.01 posterior sd around the NUTS median (favourable to emcee)")
-    print(f"  wall budget {budget:.1f} s (= {args.emcee_budget:g} x NUTS mcmc.run); {steps} steps done, "
-          f"{burn} discarded as burn-in, {kept} kept, no thinning; acceptance {accept:.2f}")
-    print(f"  wall, jit compile                               {wall_compile:8.1f} s")
-    print(f"  wall, sampling                                  {wall_emcee:8.1f} s (process CPU {cpu_emcee:.1f} s)")
-    print(f"  min bulk ESS (walkers as chains) {em_ess_min:8.0f}  ({em_ess_name})  "
-          f"[caveat: walkers are not independent chains]")
-    print(f"  min ESS from tau = walkers*kept/tau {float(np.min(tau_ess)):8.0f}  "
-          f"(max tau {np.max(tau):.0f} steps; kept/tau = {tau_trust:.0f}, emcee trusts tau at >= 50)")
-    print(f"  min bulk ESS / s (compile + sampling wall)      {em_rate:8.2f}   (tau-based: {em_tau_rate:.2f})")
-    print(f"  log-density evaluations / ESS, all steps        {em_evals / em_ess_min:8.0f}   "
-          f"(tau-based: {em_evals / np.min(tau_ess):.0f})")
-    print(f"  log-density evaluations / ESS, kept steps only  {em_evals_kept / em_ess_min:8.0f}   "
-          f"(tau-based: {em_evals_kept / np.min(tau_ess):.0f})")
-    print(f"  agreement with NUTS: max |mean shift| = {shift:.2f} NUTS sd; sd ratio emcee/NUTS "
-          f"{sd_ratio.min():.2f} .. {sd_ratio.max():.2f}")
-    print(line)
-    print(f"Cost of one evaluation here: value+gradient {1e3 * grad_s:.3f} ms (single point); "
-          f"log density {1e3 * logp_s:.3f} ms per point (vmapped over {n_walkers // 2})")
-    print(f"Cores: NUTS runs its 4 chains in parallel on {jax.local_device_count()} XLA host devices over "
-          f"{os.cpu_count()} CPUs; emcee's one vmapped call per half-step used {cpu_emcee / wall_emcee:.2f} CPU "
-          f"(process CPU / wall while sampling)")
-    print(f"RATIO min-bulk-ESS/s  NUTS / emcee = {nuts_rate / em_rate:.1f}x  "
-          f"(tau-based emcee ESS: {nuts_rate / em_tau_rate:.1f}x; goal >= 10x)")
-    print(f"Versions: jax {jax.__version__}, jaxlib {__import__('jaxlib').__version__}, numpyro "
-          f"{numpyro.__version__}, emcee {emcee.__version__}, numpy {np.__version__}, arviz {az.__version__}, "
-          f"python {platform.python_version()}")
+    print(f"Versions: bayeslsm {bayeslsm.__version__}, jax {jax.__version__}, numpyro {numpyro.__version__}, "
+          f"blackjax {blackjax.__version__}, emcee {emcee.__version__}, spotpy {spotpy.__version__}, arviz "
+          f"{az.__version__}, numpy {np.__version__}, python {platform.python_version()}")
     print(f"Load average at the end {load:.2f} on {os.cpu_count()} CPUs "
-          f"({'contended: other processes shared the cores' if load > (os.cpu_count() or 1) else 'not contended'})")
-    return {"nuts_rate": nuts_rate, "emcee_rate": em_rate, "ratio": nuts_rate / em_rate}
+          f"({'contended: other processes shared the cores' if load > (os.cpu_count() or 1) else 'not contended'}); "
+          f"total {time.perf_counter() - t0:.0f} s")
+    return {"A": a, "B": b}
 
 
 if __name__ == "__main__":

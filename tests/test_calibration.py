@@ -63,6 +63,9 @@ def test_inference_data_groups_and_dims(vsem_idata, vsem_problem):
     assert not any(v.startswith("_") for v in idata.posterior.data_vars)
 
 
+# 2 chains x 100 draws are few for PSIS: whether some observation's Pareto k exceeds 0.57 depends on the
+# exact draws (they changed with the rematerialised scan's rounding); the test is that loo runs and is finite
+@pytest.mark.filterwarnings("ignore:Estimated shape parameter of Pareto distribution:UserWarning")
 def test_arviz_functions_work(vsem_idata):
     _, idata = vsem_idata
     summ = az.summary(idata, var_names=VSEM_FREE)

@@ -47,6 +47,11 @@ def build_calibration(exp: Experiment, forcing, obs, *, edc: bool = True):
 
 def _sample(exp: Experiment, cal, progress: bool):
     s = exp.sampler
+    if s.method == "chees":
+        from bayeslsm.infer import ChEES
+
+        return cal.sample(ChEES(chains=s.chains, warmup=s.warmup, draws=s.draws, progress=progress), seed=s.seed,
+                          prior_draws=s.prior_draws)
     if s.method == "nuts":
         return cal.nuts(chains=s.chains, warmup=s.warmup, draws=s.draws, dense_mass=s.dense_mass,
                         target_accept=s.target_accept, max_tree_depth=s.max_tree_depth, seed=s.seed,

@@ -30,7 +30,7 @@ _HIERARCHY_KEYS = ("params", "mode", "centered", "pft_scale", "site_scale", "pft
 _SAMPLER_KEYS = ("method", "chains", "warmup", "draws", "dense_mass", "target_accept", "max_tree_depth", "seed",
                  "steps", "learning_rate", "prior_draws")
 _SKILL_KEYS = ("prob", "draws")
-_METHODS = ("nuts", "laplace", "svi")
+_METHODS = ("nuts", "chees", "laplace", "svi")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _SITE_RE = re.compile(r"^[A-Z]{2}-[A-Za-z0-9]{3}$")
 _OVERRIDE_KEYS = ("chains", "warmup", "draws", "seed", "method", "max_tree_depth", "sites", "calibration",

@@ -9,14 +9,17 @@ NumPyro model::
         ->  optional EDC log-potentials
 
 Its methods sample it and all return an ArviZ ``InferenceData`` of the same layout
-(:mod:`bayeslsm.infer.results`): :meth:`Calibration.nuts`, :meth:`Calibration.laplace`,
-:meth:`Calibration.svi`, and :meth:`Calibration.prior_predictive`.
+(:mod:`bayeslsm.infer.results`): :meth:`Calibration.sample` with any sampler object of
+:mod:`bayeslsm.infer.samplers` (``NUTS``, ``ChEES``, ``Laplace``, ``SVI``) on the frozen
+:class:`~bayeslsm.infer.problem.Problem` (:meth:`Calibration.problem`), the shortcuts
+:meth:`Calibration.nuts`, :meth:`Calibration.chees`, :meth:`Calibration.laplace`, :meth:`Calibration.svi`,
+and :meth:`Calibration.prior_predictive`.  Calibration is a thin facade: samplers return draws, the
+facade builds the InferenceData and runs the sampling checks.
 """
 
 from __future__ import annotations
 
 import json
-import time as _time
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
@@ -26,6 +29,7 @@ import numpy as np
 import numpyro
 import xarray as xr
 
+from bayeslsm.infer import names
 from bayeslsm.infer.forcing import as_site_dataset, model_forcing
 from bayeslsm.infer.parameters import Hierarchy, sample_parameters, z_prior
 from bayeslsm.lsm.core import simulate
@@ -127,6 +131,10 @@ class Calibration:
         unsharded ones; with one device per GPU the joint (hierarchical) posterior of many sites
         spreads over the GPUs. NUTS chains then run ``"vectorized"`` (``"parallel"`` pmaps chains
         over the same devices and is refused).
+    remat
+        Rematerialisation policy of the scanned daily step under reverse-mode differentiation
+        (:data:`bayeslsm.lsm.core.REMAT_POLICIES`); the default recomputes each day in the backward
+        pass instead of storing its intermediates, which makes gradients cheaper (same values).
     """
 
     def __init__(
@@ -143,8 +151,15 @@ class Calibration:
         edc: bool | Sequence[str] | None = None,
         catalogue=None,
         shard_sites: bool | Sequence[Any] = False,
+        *,
+        remat: str = "nothing_saveable",
     ):
         self.model = get_model(model)
+        from bayeslsm.lsm.core import REMAT_POLICIES
+
+        if remat not in REMAT_POLICIES:
+            raise ConfigurationError(f"`remat` must be one of {REMAT_POLICIES}; got {remat!r}")
+        self.remat = remat
         self.catalogue = catalogue if catalogue is not None else load_catalogue(self.model.name)
         self.forcing_ds = as_site_dataset(forcing)
         self.forcing = model_forcing(self.model, self.forcing_ds)
@@ -335,11 +350,11 @@ class Calibration:
         return params, init
 
     def _forward_impl(self, params, init, forcing):
-        model, method, n = self.model, self.spinup_method, self.n_cycles
+        model, method, n, remat = self.model, self.spinup_method, self.n_cycles, self.remat
 
         def one(p, f, i):
             i = spinup(model, p, f, i, method=method, n_cycles=n)
-            return simulate(model, p, f, i)
+            return simulate(model, p, f, i, remat=remat)
 
         params, init, forcing = self._constrain_sites((params, init, forcing))
         return self._constrain_sites(jax.vmap(one)(params, forcing, init))
@@ -381,14 +396,14 @@ class Calibration:
             observe(cfg.name, pred, y, mask, cfg.bias, cfg.error, bias_params, err_params, sd.doy,
                     unc=unc, lag=sd.lag)
             if record:
-                numpyro.deterministic(f"{cfg.variable}_daily", daily)
+                numpyro.deterministic(names.daily(cfg.variable), daily)
                 biased = cfg.bias.apply(pred, bias_params, sd.doy)
-                numpyro.deterministic(f"_{cfg.name}_model", biased)
+                numpyro.deterministic(names.stream_model(cfg.name), biased)
                 if ll_obs is not None and cfg.name in ll_obs:
                     ly, lmask, lunc = ll_obs[cfg.name]
                     ll = pointwise_log_likelihood(pred, ly, lmask, cfg.bias, cfg.error, bias_params, err_params,
                                                   sd.doy, unc=lunc, lag=sd.lag)
-                    numpyro.deterministic(f"_{cfg.name}_loglik", ll)
+                    numpyro.deterministic(names.stream_loglik(cfg.name), ll)
 
     def observed_arrays(self) -> dict[str, tuple]:
         """Stream name -> (obs with gaps filled by 0, mask, uncertainty or None) as JAX arrays."""
@@ -435,51 +450,72 @@ class Calibration:
             daily trajectories of every draw (``True``), none (``False``) or ``n`` evenly spaced draws;
             the noise-free predictions ``{stream}_model`` beside the replicated observations.
         """
-        from numpyro.infer import MCMC, NUTS, init_to_median, init_to_value
-
-        from bayeslsm.infer.results import build_inference_data
-        from bayeslsm.infer.validate import checked_start
+        from bayeslsm.infer.samplers import NUTS
 
         if self.site_sharding is not None:
             if chain_method == "parallel":
                 raise ConfigurationError("`chain_method='parallel'` maps chains over the devices that `shard_sites` "
                                          "already shards the site axis over; use 'vectorized' or 'sequential'")
             chain_method = chain_method or "vectorized"
-        if chain_method is None:
-            chain_method = "parallel" if jax.local_device_count() >= chains else "sequential"
-        init_strategy = init_to_median(num_samples=15)
-        if init_values:
-            init_strategy = init_to_value(values=self._z_values(init_values))
-        kernel = NUTS(self.numpyro_model, dense_mass=dense_mass, target_accept_prob=target_accept,
-                      max_tree_depth=max_tree_depth, init_strategy=init_strategy)
-        # data (observations, forcing) are arguments of the compiled sampler, not constants: the
-        # program is the same for every site of the same shapes (persistent compilation cache)
-        mcmc = MCMC(kernel, num_warmup=warmup, num_samples=draws, num_chains=chains,
-                    chain_method=chain_method, progress_bar=progress, jit_model_args=True)
+        sampler = NUTS(chains=chains, warmup=warmup, draws=draws, dense_mass=dense_mass,
+                       target_accept=target_accept, max_tree_depth=max_tree_depth, chain_method=chain_method,
+                       progress=progress, init_params=self._z_values(init_values) if init_values else None,
+                       init_values=dict(init_values) if init_values else None)
+        return self.sample(sampler, seed=seed, predictive_batch=predictive_batch, prior_draws=prior_draws,
+                           daily=daily, model_points=model_points)
+
+    def problem(self):
+        """The frozen :class:`~bayeslsm.infer.problem.Problem` samplers run on (built once, cached)."""
+        from bayeslsm.infer.problem import Problem
+
+        if getattr(self, "_problem", None) is None:
+            self._problem = Problem.from_calibration(self)
+        return self._problem
+
+    def sample(self, sampler=None, *, seed: int = 0, predictive_batch: int = 200, prior_draws: int = 200,
+               check: bool = True, daily: bool | int = True, model_points: bool = True):
+        """Sample the posterior with ``sampler`` and return a complete ``InferenceData``.
+
+        Parameters
+        ----------
+        sampler
+            A sampler object of :mod:`bayeslsm.infer.samplers` (``NUTS``, ``ChEES``, ``Laplace``, ``SVI``,
+            or anything with ``run(problem, key) -> Draws``); default ``ChEES()``.
+        seed
+            Seed of every random choice (same seed -> identical draws).  The key is split into
+            (sampler, posterior predictive, prior) as ``jax.random.split(PRNGKey(seed), 3)``.
+        predictive_batch
+            Draws per batch for the posterior predictive pass.
+        prior_draws
+            Number of prior / prior predictive draws stored (0 to skip).
+        check
+            Run :func:`bayeslsm.diagnostics.checks.check_sampling` on the result (warnings with advice;
+            the report is stored in ``sample_stats.attrs["sampling_report"]``).
+        daily, model_points
+            What the predictive groups store (see :meth:`nuts`).
+
+        Examples
+        --------
+        >>> from bayeslsm.infer.samplers import ChEES          # doctest: +SKIP
+        >>> idata = cal.sample(ChEES(chains=32, warmup=300, draws=200), seed=1)  # doctest: +SKIP
+        """
+        from bayeslsm.infer.results import build_inference_data
+        from bayeslsm.infer.samplers import ChEES
+
+        sampler = ChEES() if sampler is None else sampler
         key = jax.random.PRNGKey(seed)
         k_run, k_pred, k_prior = jax.random.split(key, 3)
-        t0 = _time.perf_counter()
-        mcmc.run = checked_start(mcmc.run, init_values)  # no finite starting point: InitialPointError
-        mcmc.run(k_run, obs=self.observed_arrays(), forcing=self.forcing, extra_fields=("diverging", "num_steps", "energy",
-                                                                   "accept_prob", "adapt_state.step_size",
-                                                                   "potential_energy"))
-        samples = mcmc.get_samples(group_by_chain=True)
-        extra = mcmc.get_extra_fields(group_by_chain=True)
-        # parallel chains (pmap) return before the device work ends: wait for it, or the wall time
-        # would count only the dispatch
-        jax.block_until_ready((samples, extra))
-        wall = _time.perf_counter() - t0
-        settings = dict(method="nuts", chains=chains, warmup=warmup, draws=draws, dense_mass=dense_mass,
-                        target_accept=target_accept, max_tree_depth=max_tree_depth, seed=seed,
-                        chain_method=chain_method, sampling_wall_seconds=wall)
-        idata = build_inference_data(self, samples, extra, settings, k_pred, k_prior,
+        draws = sampler.run(self.problem(), k_run)
+        settings = dict(draws.settings, seed=seed)
+        idata = build_inference_data(self, draws.samples, draws.stats, settings, k_pred, k_prior,
                                      batch=predictive_batch, prior_draws=prior_draws, daily=daily,
                                      model_points=model_points)
-        from bayeslsm.diagnostics.checks import check_sampling
+        if check and draws.stats is not None:
+            from bayeslsm.diagnostics.checks import check_sampling
 
-        report = check_sampling(idata, max_tree_depth=max_tree_depth, stacklevel=3)
-        # the checks (incl. strongly correlated, i.e. equifinal, parameter pairs) travel with the result
-        idata.sample_stats.attrs["sampling_report"] = json.dumps(report.as_dict())
+            report = check_sampling(idata, max_tree_depth=getattr(sampler, "max_tree_depth", 10), stacklevel=3)
+            # the checks (incl. strongly correlated, i.e. equifinal, parameter pairs) travel with the result
+            idata.sample_stats.attrs["sampling_report"] = json.dumps(report.as_dict())
         return idata
 
     def _z_values(self, values: Mapping[str, float]) -> dict:
@@ -491,54 +527,37 @@ class Calibration:
             z = specs[name].to_unconstrained(jnp.asarray(v, dtype=float))
             if name in self.hierarchy.params and self.n_site > 1 and self.hierarchy.mode != "pooled":
                 continue  # hierarchical latents start at their median
-            out[f"_z_{name}"] = z
+            out[names.latent(name)] = z
         return out
 
     def laplace(self, draws: int = 1000, *, steps: int = 3000, learning_rate: float = 0.01, seed: int = 0,
                 predictive_batch: int = 200, prior_draws: int = 200, progress: bool = False,
             daily: bool | int = True, model_points: bool = True):
         """MAP by SVI on a Laplace guide, then ``draws`` samples of the Laplace approximation."""
-        from numpyro.infer.autoguide import AutoLaplaceApproximation
+        from bayeslsm.infer.samplers import Laplace
 
-        return self._svi(AutoLaplaceApproximation, "laplace", draws, steps, learning_rate, seed,
-                         predictive_batch, prior_draws, progress, daily, model_points)
+        return self.sample(Laplace(draws=draws, steps=steps, learning_rate=learning_rate, progress=progress),
+                           seed=seed, predictive_batch=predictive_batch, prior_draws=prior_draws, daily=daily,
+                           model_points=model_points)
 
     def svi(self, draws: int = 1000, *, steps: int = 3000, learning_rate: float = 0.01, seed: int = 0,
             predictive_batch: int = 200, prior_draws: int = 200, progress: bool = False,
             daily: bool | int = True, model_points: bool = True):
         """Variational inference with a multivariate-normal guide (``AutoMultivariateNormal``)."""
-        from numpyro.infer.autoguide import AutoMultivariateNormal
+        from bayeslsm.infer.samplers import SVI
 
-        return self._svi(AutoMultivariateNormal, "svi", draws, steps, learning_rate, seed,
-                         predictive_batch, prior_draws, progress, daily, model_points)
+        return self.sample(SVI(draws=draws, steps=steps, learning_rate=learning_rate, progress=progress),
+                           seed=seed, predictive_batch=predictive_batch, prior_draws=prior_draws, daily=daily,
+                           model_points=model_points)
 
-    def _svi(self, guide_cls, method, draws, steps, lr, seed, batch, prior_draws, progress, daily=True,
-             model_points=True):
-        from numpyro.infer import SVI, Trace_ELBO, init_to_median
-        from numpyro.optim import Adam
+    def chees(self, chains: int = 32, warmup: int = 300, draws: int = 200, *, seed: int = 0,
+              checkpoint_dir: str | None = None, predictive_batch: int = 200, prior_draws: int = 200,
+              **options):
+        """Sample with many-chain ChEES-HMC (:class:`bayeslsm.infer.samplers.ChEES`, options passed on)."""
+        from bayeslsm.infer.samplers import ChEES
 
-        from bayeslsm.infer.results import build_inference_data
-
-        guide = guide_cls(self.numpyro_model, init_loc_fn=init_to_median(num_samples=15))
-        svi = SVI(self.numpyro_model, guide, Adam(lr), Trace_ELBO())
-        key = jax.random.PRNGKey(seed)
-        k_fit, k_draw, k_pred, k_prior = jax.random.split(key, 4)
-        obs = self.observed_arrays()
-        t0 = _time.perf_counter()
-        res = jax.block_until_ready(svi.run(k_fit, steps, obs=obs, progress_bar=progress))
-        wall = _time.perf_counter() - t0
-        post = guide.sample_posterior(k_draw, res.params, sample_shape=(draws,), obs=obs)
-        # recompute deterministic sites (constrained parameters) for the guide's draws
-        from numpyro.infer import Predictive
-
-        pred = Predictive(self.numpyro_model, posterior_samples=post, return_sites=self._posterior_sites(),
-                          batch_ndims=1)
-        full = pred(k_draw, obs=obs)
-        samples = {k: np.asarray(v)[None] for k, v in {**post, **full}.items()}
-        settings = dict(method=method, draws=draws, steps=steps, learning_rate=lr, seed=seed,
-                        final_loss=float(res.losses[-1]), sampling_wall_seconds=wall)
-        return build_inference_data(self, samples, None, settings, k_pred, k_prior, batch=batch,
-                                    prior_draws=prior_draws, daily=daily, model_points=model_points)
+        return self.sample(ChEES(chains=chains, warmup=warmup, draws=draws, checkpoint_dir=checkpoint_dir,
+                                 **options), seed=seed, predictive_batch=predictive_batch, prior_draws=prior_draws)
 
     def prior_predictive(self, draws: int = 500, *, seed: int = 0, predictive_batch: int = 200):
         """Prior and prior-predictive draws only, as ``InferenceData``."""
@@ -557,15 +576,15 @@ class Calibration:
         """
         if getattr(self, "_posterior_site_names", None) is None:
             streams = {sd.config.name for sd in self.streams}
-            names: list[str] = []
+            found: list[str] = []
 
             def sites():
                 tr = numpyro.handlers.trace(numpyro.handlers.seed(self.numpyro_model, 0)).get_trace(obs=None)
-                names.extend(n for n, s in tr.items()
+                found.extend(n for n, s in tr.items()
                              if s["type"] in ("sample", "deterministic") and not s.get("is_observed", False)
                              and n not in streams)
                 return 0
 
             jax.eval_shape(sites)
-            self._posterior_site_names = tuple(names)
+            self._posterior_site_names = tuple(found)
         return list(self._posterior_site_names)
