@@ -100,13 +100,11 @@ def main(argv=None):
 
     import tempfile
 
-    import bayeslsm
     import jax
     import jax.numpy as jnp
     import numpyro.distributions as dist
     from numpyro.infer import MCMC, NUTS, init_to_median
 
-    import numba_dalec_water as nw
     from bayeslsm.lsm import simulate
     from bayeslsm.ml import PythonModel, calibrate_external, delayed_acceptance, gaussian_loglik, weighted_summary
     from bayeslsm.priors import load_catalogue
