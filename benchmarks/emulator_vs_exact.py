@@ -42,7 +42,7 @@ SIGMA = {"NEE": 0.3, "LE": 4.0}  # [gC m-2 d-1], [W m-2] on monthly means
 
 def numba_monthly(p):
     """The black box: numba DALEC2Water -> monthly mean NEE and LE (a module-level function: picklable)."""
-    import numba_dalec_water as nw
+    import numba_dalec_water as nw  # noqa: F401  (the black-box model's module, imported up front)
 
     from bayeslsm.lsm import DALEC2
 
