@@ -7,7 +7,7 @@ Usage
     bayeslsm simulate MODEL --drivers CSV --params JSON --out CSV [--lat DEG] [--allow-out-of-bounds]
                  [--allow-invalid-output]
     bayeslsm demo [--out DIR] [--overwrite] [--sampler chees|nuts] [--chains N] [--warmup N] [--draws N] [--seed N] [--no-progress]
-    bayeslsm run EXPERIMENT.toml --out DIR [--overwrite] [--no-preflight] [--chains N] [--warmup N] [--draws N] [--seed N]
+    bayeslsm run EXPERIMENT.toml --out DIR [--overwrite | --resume] [--method M] [--no-preflight] [--chains N] [--warmup N] [--draws N] [--seed N]
                  [--max-tree-depth N] [--sites SITE ...] [--calibration START END] [--validation START END]
                  [--allow-out-of-bounds] [--no-progress]
     bayeslsm report DIR/posterior.nc [--out DIR]
@@ -326,6 +326,9 @@ def demo(args: argparse.Namespace) -> int:
             help="experiment file (format: bayeslsm.experiments), or the name of a shipped one, e.g. fr-pue"),
         arg("--out", required=True, type=Path, metavar="DIR", help="output folder, new or empty (created)"),
         arg("--overwrite", action="store_true", help="write into a non-empty output folder (replaces its outputs)"),
+        arg("--resume", action="store_true",
+            help="continue an interrupted run in --out from its checkpoint (method chees; same draws as uninterrupted)"),
+        arg("--method", choices=("nuts", "chees", "laplace", "svi"), help="sampler (default: the file's [sampler])"),
         arg("--allow-out-of-bounds", action="store_true",
             help="warn (instead of failing) on fixed parameters or constant forcing outside their ranges"),
         arg("--chains", type=_positive_int, metavar="N", help="NUTS chains (default: the file's [sampler])"),
@@ -349,14 +352,16 @@ def run(args: argparse.Namespace) -> int:
     per-stream RMSE and predictive coverage to skill.json, then write figures and report.md into --out."""
     from bayeslsm.experiments import ExperimentError, run_experiment
 
+    if args.resume and args.overwrite:
+        raise CommandError("--resume continues the outputs in --out that --overwrite would replace: give one of them")
     overrides = {"chains": args.chains, "warmup": args.warmup, "draws": args.draws, "seed": args.seed,
-                 "max_tree_depth": args.max_tree_depth,
+                 "max_tree_depth": args.max_tree_depth, "method": args.method,
                  "sites": args.sites, "calibration": args.calibration, "validation": args.validation,
                  "progress": not args.no_progress}
     try:
         res = run_experiment(args.experiment, args.out, {k: v for k, v in overrides.items() if v is not None},
-                             overwrite=args.overwrite, allow_out_of_bounds=args.allow_out_of_bounds,
-                             preflight=not getattr(args, "no_preflight", False),
+                             overwrite=args.overwrite, resume=args.resume,
+                             allow_out_of_bounds=args.allow_out_of_bounds, preflight=not getattr(args, "no_preflight", False),
                              on_preflight=lambda rep: print(rep.summary(), flush=True))
     except ExperimentError as err:
         raise CommandError(str(err)) from None

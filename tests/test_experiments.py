@@ -18,6 +18,7 @@ from bayeslsm.experiments import (
     build_calibration,
     load_experiment,
     prepare_data,
+    run_experiment,
 )
 
 FR_PUE_FILE = "FLX_FR-Pue_FLUXDATAKIT_FULLSET_DD_2000_2014_2-3.csv"
@@ -184,6 +185,23 @@ def test_cli_run_bad_experiment_is_one_line(tmp_path, capsys):
     assert main(["run", str(path), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "unknown model 'dalec3'" in err and str(path) in err
+
+
+def test_resume_needs_a_checkpointed_sampler(tmp_path, capsys):
+    """--resume continues ChEES checkpoints only; it is refused, by name, before any data is read."""
+    from bayeslsm.cli import main
+
+    path = _write(tmp_path, VALID)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "checkpoint").mkdir()
+    with pytest.raises(ExperimentError, match="expected method = 'chees'; found 'nuts'"):
+        run_experiment(path, out, resume=True)
+    # a folder holding a checkpoint is not overwritten by accident: the message points to --resume
+    assert main(["run", str(path), "--out", str(out)]) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert main(["run", str(path), "--out", str(out), "--resume", "--overwrite"]) == 2
+    assert "give one of them" in capsys.readouterr().err
 
 
 # ------------------------------------------------------------------------------------------------

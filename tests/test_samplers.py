@@ -24,8 +24,8 @@ STREAMS = [{"name": "NEE", "support": "daily",
 FREE = ["LUE", "tauV", "Av"]
 
 
-@pytest.fixture(scope="module")
-def twin():
+def make_twin():
+    """The VSEM twin of these tests (also built by the killed subprocess of the resume test)."""
     forcing = weather_generator(years=1, lat=48.0, seed=1, site="twin")
     from bayeslsm.priors import load_catalogue
 
@@ -35,6 +35,11 @@ def twin():
     obs, used = twin_experiment("vsem", forcing, STREAMS, truth, gaps=0.2, seed=1)
     cal = Calibration("vsem", forcing, obs, STREAMS, free=FREE)
     return cal, used
+
+
+@pytest.fixture(scope="module")
+def twin():
+    return make_twin()
 
 
 def _layout(idata):
@@ -161,3 +166,49 @@ def test_every_sampler_recovers_the_vsem_twin(twin):
     for sampler in (Laplace(draws=400, steps=2000), SVI(draws=400, steps=3000)):
         cov = _covered(cal.sample(sampler, seed=2, prior_draws=0), truth, names)
         assert all(cov.values()), (sampler.method, cov)
+
+
+_KILLED_RUN = r"""
+import os, signal, sys
+import bayeslsm  # first: XLA flags and float64
+import jax
+from bayeslsm.infer import ChEES
+sys.path.insert(0, {tests!r})
+import test_samplers as ts
+
+cal, _ = ts.make_twin()
+original = ChEES._save
+saves = {{"n": 0}}
+
+def save_then_die(self, *args, **kwargs):
+    original(self, *args, **kwargs)
+    saves["n"] += 1
+    if saves["n"] == 2:  # after warm-up and the first chunk: no clean-up, no handler runs
+        os.kill(os.getpid(), signal.SIGKILL)
+
+ChEES._save = save_then_die
+ts._chees({ckpt!r}).run(cal.problem(), jax.random.PRNGKey(3))
+"""
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumes_to_the_uninterrupted_draws(twin, tmp_path):
+    """SIGKILL a sampling process right after its first chunk is saved; resuming in another process gives
+    the draws of an uninterrupted run (same settings and key), and no temporary file is left behind."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import jax
+
+    cal, _ = twin
+    problem, key = cal.problem(), jax.random.PRNGKey(3)
+    full = _chees(tmp_path / "full").run(problem, key)
+    script = _KILLED_RUN.format(tests=str(Path(__file__).parent), ckpt=str(tmp_path / "killed"))
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    assert (tmp_path / "killed" / "chees_state.npz").is_file()
+    resumed = _chees(tmp_path / "killed").run(problem, key)
+    for k in full.samples:
+        np.testing.assert_array_equal(resumed.samples[k], full.samples[k], err_msg=k)
+    assert not list((tmp_path / "killed").glob("*.tmp"))

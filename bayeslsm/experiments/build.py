@@ -45,13 +45,15 @@ def build_calibration(exp: Experiment, forcing, obs, *, edc: bool = True):
         raise ExperimentError(exp.path, None, f"cannot build the calibration: {err}") from err
 
 
-def _sample(exp: Experiment, cal, progress: bool):
+def _sample(exp: Experiment, cal, progress: bool, checkpoint_dir=None):
+    """Sample ``cal`` with the experiment's sampler; ``checkpoint_dir``: where ChEES checkpoints (resumable)."""
     s = exp.sampler
     if s.method == "chees":
         from bayeslsm.infer import ChEES
 
-        return cal.sample(ChEES(chains=s.chains, warmup=s.warmup, draws=s.draws, progress=progress), seed=s.seed,
-                          prior_draws=s.prior_draws)
+        ckpt = None if checkpoint_dir is None else str(checkpoint_dir)
+        return cal.sample(ChEES(chains=s.chains, warmup=s.warmup, draws=s.draws, progress=progress,
+                                checkpoint_dir=ckpt), seed=s.seed, prior_draws=s.prior_draws)
     if s.method == "nuts":
         return cal.nuts(chains=s.chains, warmup=s.warmup, draws=s.draws, dense_mass=s.dense_mass,
                         target_accept=s.target_accept, max_tree_depth=s.max_tree_depth, seed=s.seed,

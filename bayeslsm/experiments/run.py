@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -14,7 +15,7 @@ from bayeslsm.experiments.build import _sample, build_calibration
 from bayeslsm.experiments.prepare import PreparedData, prepare_data
 from bayeslsm.experiments.report import write_experiment_report
 from bayeslsm.experiments.skill import heldout_skill
-from bayeslsm.experiments.spec import Experiment, load_experiment
+from bayeslsm.experiments.spec import Experiment, ExperimentError, load_experiment
 
 
 def _run_info(exp: Experiment, data: PreparedData) -> dict:
@@ -75,7 +76,7 @@ def _save_prediction(pred, path: Path) -> Path:
 
 def run_experiment(exp: Experiment | str | os.PathLike, out_dir: str | os.PathLike,
                    overrides: Mapping[str, Any] | None = None, *, overwrite: bool = False,
-                   allow_out_of_bounds: bool = False, preflight: bool = True,
+                   allow_out_of_bounds: bool = False, resume: bool = False, preflight: bool = True,
                    on_preflight: Callable[[Any], None] | None = None) -> dict:
     """Run an experiment end to end: data, calibration, ``posterior.nc``, held-out skill, report.
 
@@ -97,6 +98,11 @@ def run_experiment(exp: Experiment | str | os.PathLike, out_dir: str | os.PathLi
         :class:`~bayeslsm.data.reference_io.OutputFolderError`, raised before any data is read.
     allow_out_of_bounds
         Passed to :func:`load_experiment` (out-of-range fixed parameters and constant forcing warn).
+    resume
+        Continue an interrupted run in ``out_dir`` from its checkpoint (``out_dir/checkpoint``, written
+        after warm-up and after every chunk of draws by the ``"chees"`` sampler): the draws equal those of
+        an uninterrupted run with the same settings and seed. Only ``[sampler] method = "chees"`` is
+        checkpointed; the checkpoint is removed once ``posterior.nc`` is written.
     preflight
         Run the identifiability preflight (:func:`bayeslsm.diagnostics.preflight`) before sampling and write
         ``preflight.json``; ``on_preflight`` receives its report (the CLI prints it).
@@ -118,11 +124,16 @@ def run_experiment(exp: Experiment | str | os.PathLike, out_dir: str | os.PathLi
     from bayeslsm.data.reference_io import check_output_dir
 
     t_start = time.perf_counter()
-    out = check_output_dir(out_dir, overwrite=overwrite)  # before reading data or sampling
+    out = check_output_dir(out_dir, overwrite=overwrite, resume=resume)  # before reading data or sampling
     if not isinstance(exp, Experiment):
         exp = load_experiment(exp, allow_out_of_bounds=allow_out_of_bounds)
     progress = bool((overrides or {}).get("progress", False))
     exp = exp.with_overrides(overrides)
+    if resume and exp.sampler.method != "chees":
+        raise ExperimentError(exp.path, "sampler.method",
+                              f"resuming needs a checkpointed sampler: expected method = 'chees'; found "
+                              f"{exp.sampler.method!r} (set it in [sampler] or pass --method chees)")
+    checkpoint = out / "checkpoint"
     out.mkdir(parents=True, exist_ok=True)
     wall: dict[str, float] = {}
 
@@ -136,7 +147,7 @@ def run_experiment(exp: Experiment | str | os.PathLike, out_dir: str | os.PathLi
     forcing, obs = data.calibration
     cal = build_calibration(exp, forcing, obs)
     wall["data"] += time.perf_counter() - t0
-    if preflight:
+    if preflight and not (resume and (out / "preflight.json").exists()):
         from bayeslsm.diagnostics.identifiability import preflight as _preflight
 
         t0 = time.perf_counter()
@@ -146,13 +157,15 @@ def run_experiment(exp: Experiment | str | os.PathLike, out_dir: str | os.PathLi
         if on_preflight is not None:
             on_preflight(report)
     t0 = time.perf_counter()
-    idata = _sample(exp, cal, progress)
+    idata = _sample(exp, cal, progress, checkpoint_dir=checkpoint)
     wall["sampling"] = time.perf_counter() - t0
     for g in idata.groups():
         idata[g].attrs["experiment"] = json.dumps(_jsonable(info))
         if exp.text is not None:
             idata[g].attrs["experiment_toml"] = exp.text
     posterior_path = save(idata, out / "posterior.nc")
+    if checkpoint.is_dir():  # the draws are in posterior.nc now
+        shutil.rmtree(checkpoint)
 
     t0 = time.perf_counter()
     skill: dict[str, Any] = {"experiment": exp.name, "calibration_period": exp.calibration.as_list(),
