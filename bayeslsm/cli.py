@@ -6,7 +6,7 @@ Usage
 
     bayeslsm simulate MODEL --drivers CSV --params JSON --out CSV [--lat DEG] [--allow-out-of-bounds]
                  [--allow-invalid-output]
-    bayeslsm demo [--out DIR] [--overwrite] [--sampler chees|nuts] [--chains N] [--warmup N] [--draws N] [--seed N] [--no-progress]
+    bayeslsm demo [--out DIR] [--overwrite] [--sampler nuts|chees] [--chains N] [--warmup N] [--draws N] [--seed N] [--no-progress]
     bayeslsm run EXPERIMENT.toml --out DIR [--overwrite | --resume] [--method M] [--no-preflight] [--chains N] [--warmup N] [--draws N] [--seed N]
                  [--max-tree-depth N] [--sites SITE ...] [--calibration START END] [--validation START END]
                  [--allow-out-of-bounds] [--no-progress]
@@ -286,13 +286,13 @@ def _invalid_outputs(args: argparse.Namespace, outputs: dict, columns: list[str]
 
 @command(
     "demo",
-    help="run the DALEC2 + water twin experiment (ChEES-HMC or NUTS) and write posterior.nc, summary.json, report.md",
+    help="run the DALEC2 + water twin experiment (NUTS or ChEES-HMC) and write posterior.nc, summary.json, report.md",
     arguments=[
         arg("--out", type=Path, default=Path("demo_out"), metavar="DIR",
             help="output folder, new or empty (default: demo_out)"),
         arg("--overwrite", action="store_true", help="write into a non-empty output folder (replaces its outputs)"),
-        arg("--sampler", choices=("chees", "nuts"), default="chees",
-            help="many-chain ChEES-HMC (default; 16 chains x (200 + 500)) or NUTS (4 chains x (400 + 400))"),
+        arg("--sampler", choices=("nuts", "chees"), default="nuts",
+            help="NUTS (default; 4 chains x (400 + 400)) or many-chain ChEES-HMC (16 chains x (200 + 500))"),
         arg("--chains", type=_positive_int, default=None, metavar="N", help="chains (default: per sampler)"),
         arg("--warmup", type=_positive_int, default=None, metavar="N",
             help="warm-up iterations per chain (default: per sampler)"),
