@@ -223,7 +223,7 @@ def _read_list(path: Path) -> dict:
 
 
 def _write_list(path: Path, entries: dict, meta: dict) -> None:
-    from bayeslsm.infer.results import atomic_path
+    from bayeslsm.data.atomic import atomic_path
 
     counts = {s: sum(1 for e in entries.values() if e["state"] == s) for s in _STATES}
     text = json.dumps({**meta, "counts": counts, "sites": entries}, indent=1, default=str)

@@ -11,6 +11,7 @@
 """
 
 from bayeslsm.data.ameriflux import read_ameriflux_base, read_badm
+from bayeslsm.data.atomic import atomic_path, write_text_atomic
 from bayeslsm.data.cache import REGISTRY, DatasetHashError, DatasetNotFoundError, fetch
 from bayeslsm.data.fluxnet import (
     DataFileError,
@@ -64,6 +65,9 @@ from bayeslsm.data.variables import (  # first: pure Python
 )  # first: pure Python
 
 __all__ = [
+    # atomic writes
+    "atomic_path",
+    "write_text_atomic",
     # variables
     "MODEL_VARIABLES",
     "PLAUSIBLE",

@@ -712,24 +712,9 @@ def check_output_dir(path: str | Path, *, overwrite: bool = False, resume: bool 
 
 def _atomic_write(path: Path, text: str) -> Path:
     """Write ``text`` to a temporary file next to ``path`` and rename it over ``path``."""
-    path = check_output_path(path)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
+    from bayeslsm.data.atomic import write_text_atomic
+
+    return write_text_atomic(check_output_path(path), text, newline="")
 
 
 def _cells(name: str, values: Any) -> list[str]:

@@ -279,7 +279,7 @@ def run_sbc(cal, n_sims: int = 100, *, fit_cal=None, warmup: int = 200, draws: i
 def write_sbc(result: SBCResult, out: str | os.PathLike) -> dict[str, Path]:
     """Write ``sbc.json`` (p-values, ranks, settings) and ``sbc_ranks.png`` into ``out`` (atomically)."""
     from bayeslsm.diagnostics.plots import _ensure_backend
-    from bayeslsm.infer.results import atomic_path
+    from bayeslsm.data.atomic import atomic_path
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Mapping
 
@@ -30,20 +28,10 @@ def _jsonable(obj):
 
 
 def _write_text(path: Path, text: str) -> Path:
-    """Write ``text`` atomically (temporary file in the same folder, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+    """Write ``text`` atomically (:func:`bayeslsm.data.atomic.write_text_atomic`)."""
+    from bayeslsm.data.atomic import write_text_atomic
+
+    return write_text_atomic(path, text)
 
 
 def _write_json(path: Path, obj) -> Path:

@@ -255,16 +255,10 @@ def _save_atomic(path: Path, outputs: Mapping[str, np.ndarray]) -> None:
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (temporary file in the same folder + rename)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``text`` to ``path`` atomically (:func:`bayeslsm.data.atomic.write_text_atomic`)."""
+    from bayeslsm.data.atomic import write_text_atomic
+
+    write_text_atomic(path, text)
 
 
 def _load(path: Path) -> dict[str, np.ndarray] | None:
