@@ -12,6 +12,7 @@ Usage
                  [--allow-out-of-bounds] [--no-progress]
     bayeslsm report DIR/posterior.nc [--out DIR]
     bayeslsm sensitivity EXPERIMENT.toml [--out DIR]
+    bayeslsm prior-check [EXPERIMENT.toml] [--pft PFT ...] [--n N] [--seed N] [--edc] [--experiment-free] [--out DIR]
     bayeslsm emulate SPEC.toml --out DIR [--n-design N] [--rounds N] [--n-correct N] [--processes N] [--seed N]
     bayeslsm sbc [--model vsem|dalec2] [--out DIR] [--n N] [--days N] [--warmup N] [--draws N] [--thin N] [--seed N]
     bayeslsm run-sites [EXPERIMENT.toml | --synthetic N] --out DIR [--address ADDR] [--workers N] [--sites SITE ...]
@@ -21,6 +22,8 @@ Usage
 ``simulate`` runs ``vsem``, ``dalec2`` or ``dalec2_water`` over a reference-format driver file
 (:mod:`bayeslsm.data.reference_io`) and writes the daily outputs in the golden ``outputs.csv`` layout.
 ``demo`` runs the DALEC2 + water twin experiment (:func:`bayeslsm.demo.run_demo`).
+``prior-check`` compares the prior predictive peak LAI, annual GPP and annual NEE per PFT with the catalogue's
+plausible ranges (:func:`bayeslsm.diagnostics.prior_predictive_check`); exit status 1 when a quantity fails.
 ``run`` runs an experiment file (``models/experiments/*.toml``; :func:`bayeslsm.experiments.run_experiment`):
 calibration, ``posterior.nc``, held-out skill (``skill.json``) and the report; ``report`` (re)writes the
 figures and ``report.md`` of a saved run (:func:`bayeslsm.experiments.write_experiment_report`).
@@ -410,6 +413,66 @@ def sensitivity(args: argparse.Namespace) -> int:
     print(res["table"].to_string(float_format=lambda v: f"{v:.3f}"))
     print(f"{PROG} sensitivity: wrote {', '.join(str(p) for p in res['paths'])}")
     return 0
+
+
+@command(
+    "prior-check",
+    help="prior predictive peak LAI, annual GPP and NEE per PFT against the catalogue's plausible ranges",
+    arguments=[
+        arg("experiment", nargs="?", metavar="EXPERIMENT.toml",
+            help="experiment file or shipped name (its sites, calibration forcing, spin-up and EDCs); without "
+                 "it, the demo's generated weather (3 years at 50 N, no spin-up) for every catalogue PFT"),
+        arg("--pft", nargs="+", metavar="PFT", help="only these PFTs"),
+        arg("--n", type=_positive_int, default=200, metavar="N", help="prior draws per PFT (default 200)"),
+        arg("--seed", type=int, default=0, metavar="N", help="random seed"),
+        arg("--model", default="dalec2_water", help="model without an experiment (default dalec2_water)"),
+        arg("--edc", action="store_true", help="without an experiment: apply every EDC (by rejection)"),
+        arg("--experiment-free", action="store_true",
+            help="draw only the experiment's free parameters (others at its fixed values)"),
+        arg("--sites", nargs="+", metavar="SITE", help="only these sites (ids from the file)"),
+        arg("--calibration", nargs=2, metavar=("START", "END"), help="period (default: the file's calibration)"),
+        arg("--out", type=Path, metavar="DIR", help="write prior_check.csv and prior_check.json here"),
+    ],
+)
+def prior_check(args: argparse.Namespace) -> int:
+    """Draw every catalogue parameter from its PFT prior, run the model with the experiment's spin-up and
+    compare the 5/50/95 % prior predictive quantiles of peak LAI, annual GPP and annual NEE with the plausible
+    ranges of the catalogue ([plausible.<PFT>] in models/dalec2.toml). Exit status 1 if a quantity fails."""
+    from bayeslsm.experiments import ExperimentError
+
+    try:
+        if args.experiment is not None:
+            from bayeslsm.experiments.prior_check import run_prior_check
+
+            overrides = {"sites": args.sites, "calibration": args.calibration}
+            res = run_prior_check(args.experiment, args.out, {k: v for k, v in overrides.items() if v is not None},
+                                  n=args.n, seed=args.seed, pfts=args.pft, experiment_free=args.experiment_free)
+            table, passed, paths = res["table"], res["passed"], res["paths"]
+        else:
+            from bayeslsm.data.synthetic import weather_generator
+            from bayeslsm.diagnostics.prior_check import prior_check_table, prior_predictive_check
+            from bayeslsm.priors import load_catalogue
+
+            cat = load_catalogue(args.model)
+            pfts = args.pft or list(cat.pfts)
+            forcing = weather_generator(years=3, lat=50.0, seed=0, site="demo")
+            results = {p: prior_predictive_check(args.model, p, forcing, n=args.n, seed=args.seed,
+                                                 edc=True if args.edc else None, catalogue=cat) for p in pfts}
+            table = prior_check_table(results)
+            passed = all(r.attrs["all_passed"] for r in results.values())
+            paths = []
+            if args.out is not None:
+                from bayeslsm.data.atomic import write_text_atomic
+
+                args.out.mkdir(parents=True, exist_ok=True)
+                paths.append(write_text_atomic(args.out / "prior_check.csv", table.to_csv()))
+    except (ExperimentError, ValueError) as err:
+        raise CommandError(str(err)) from None
+    print(table.to_string(float_format=lambda v: f"{v:.3g}"))
+    if paths:
+        print(f"{PROG} prior-check: wrote {', '.join(str(p) for p in paths)}")
+    print(f"{PROG} prior-check: {'every quantity inside its plausible range' if passed else 'FAILED (see passed)'}")
+    return 0 if passed else 1
 
 
 @command(

@@ -12,6 +12,7 @@ from bayeslsm.diagnostics.plots import (
     stream_variable,
 )
 from bayeslsm.diagnostics.identifiability import PreflightReport, preflight
+from bayeslsm.diagnostics.prior_check import annual_statistics, prior_check_table, prior_predictive_check
 from bayeslsm.diagnostics.report import write_report
 from bayeslsm.diagnostics.sensitivity import plot_sensitivity, sensitivity, sensitivity_table
 from bayeslsm.diagnostics.sbc import plot_sbc_hist, sbc_bins, sbc_ranks, sbc_uniformity_pvalue
@@ -26,11 +27,14 @@ __all__ = [
     "check_sampling",
     "correlated_pairs",
     "ebfmi",
+    "annual_statistics",
     "parameter_table",
     "plot_forest",
     "plot_pairs",
     "plot_sensitivity",
     "preflight",
+    "prior_check_table",
+    "prior_predictive_check",
     "plot_predictive",
     "plot_prior_posterior",
     "plot_sbc_hist",

@@ -110,7 +110,9 @@ Before sampling, :func:`run_experiment` finds the MAP and the Hessian of the log
 the sloppy parameter combinations with advice (:mod:`bayeslsm.diagnostics.identifiability`), written to
 ``preflight.json`` and printed by ``bayeslsm run`` (``--no-preflight`` skips it). ``bayeslsm sensitivity``
 (:func:`run_sensitivity`) computes Sobol', Morris and derivative-based indices of every stream and
-season over the priors (:mod:`bayeslsm.diagnostics.sensitivity`).
+season over the priors (:mod:`bayeslsm.diagnostics.sensitivity`). ``bayeslsm prior-check`` (:func:`run_prior_check`)
+compares the prior predictive peak LAI, annual GPP and annual NEE of each PFT with the catalogue's plausible
+ranges (:mod:`bayeslsm.diagnostics.prior_check`).
 
 Held-out skill
 --------------
@@ -131,6 +133,7 @@ and year are in ``skill.json`` (``annual``).
 
 from bayeslsm.experiments.build import build_calibration
 from bayeslsm.experiments.prepare import HeldOutForcingWarning, PreparedData, SiteData, prepare_data
+from bayeslsm.experiments.prior_check import run_prior_check
 from bayeslsm.experiments.report import write_experiment_report
 from bayeslsm.experiments.run import run_experiment
 from bayeslsm.experiments.sensitivity import run_sensitivity
@@ -168,6 +171,7 @@ __all__ = [
     "load_experiment",
     "prepare_data",
     "run_experiment",
+    "run_prior_check",
     "run_sensitivity",
     "write_experiment_report",
 ]

@@ -35,6 +35,14 @@ File layout
     [priors.DBF]                     # one table per PFT
     clma = {dist = "lognormal", median = 35.0, sigma_log = 0.5, source = "..."}
 
+    [plausible.DBF]                  # optional: plausible ranges of prior predictive quantities per PFT
+    peak_LAI = {lower = 1.0, upper = 10.0, unit = "m2 m-2", source = "..."}
+
+Plausible ranges (``[plausible.<PFT>]``, :class:`PlausibleRange`) bound what the model should predict
+under its prior: one entry per quantity of :data:`PLAUSIBLE_QUANTITIES` (peak LAI, annual GPP, annual NEE),
+each with ``lower < upper`` in the quantity's unit and a ``source``.  They are plausibility bounds, not
+targets; :func:`bayeslsm.diagnostics.prior_predictive_check` compares the prior predictive with them.
+
 Prior distributions (each entry needs a ``source``):
 
 ``{dist = "uniform"}``
@@ -86,10 +94,12 @@ import jax.numpy as jnp
 __all__ = [
     "DISTRIBUTIONS",
     "KINDS",
+    "PLAUSIBLE_QUANTITIES",
     "TRANSFORMS",
     "Catalogue",
     "CatalogueError",
     "ParameterSpec",
+    "PlausibleRange",
     "PriorSpec",
     "available_catalogues",
     "load_catalogue",
@@ -108,12 +118,21 @@ DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
 }
 """Prior distribution names and the keys each one requires (besides ``dist`` and ``source``)."""
 
+PLAUSIBLE_QUANTITIES: dict[str, tuple[str, str]] = {
+    "peak_LAI": ("m2 m-2", "largest daily leaf area index of a calendar year, mean over complete years"),
+    "annual_GPP": ("gC m-2 yr-1", "gross primary production summed over a calendar year, mean over complete years"),
+    "annual_NEE": ("gC m-2 yr-1", "net ecosystem exchange (positive = source) summed over a calendar year, "
+                                  "mean over complete years"),
+}
+"""Quantities a ``[plausible.<PFT>]`` table may bound: name -> (unit, definition)."""
+
 GLOBAL = "global"
 """Name of the prior table used when a PFT has no entry for a parameter."""
 
 _PACKAGE = "bayeslsm._models"
 _CATALOGUE_KEYS = {"model", "description", "extends", "references"}
-_TOP_KEYS = {"catalogue", "parameters", "priors"}
+_TOP_KEYS = {"catalogue", "parameters", "priors", "plausible"}
+_PLAUSIBLE_KEYS = {"lower", "upper", "unit", "source"}
 _PARAM_REQUIRED = ("description", "unit", "lower", "upper", "default", "transform", "source")
 _PARAM_OPTIONAL = ("kind", "state", "note", "reference_range")
 _PRIOR_KEYS = {"dist", "source", "median", "sigma_log", "mean", "sd"}
@@ -240,6 +259,56 @@ class PriorSpec:
 
 
 # --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlausibleRange:
+    """A plausible range of one prior predictive quantity for one PFT (``[plausible.<PFT>]``).
+
+    A plausibility bound, not a target: a prior whose predictive 5-95 % interval leaves it predicts
+    ecosystems that are not observed (:func:`bayeslsm.diagnostics.prior_predictive_check`).
+
+    Parameters
+    ----------
+    quantity
+        One of :data:`PLAUSIBLE_QUANTITIES`.
+    lower, upper
+        Bounds [unit of the quantity], ``lower < upper``, finite.
+    unit
+        Must equal the quantity's unit in :data:`PLAUSIBLE_QUANTITIES`.
+    source
+        Where the bounds come from (with DOI), and how they were widened.
+
+    Examples
+    --------
+    >>> PlausibleRange("peak_LAI", 0.5, 10.0, "m2 m-2", "Asner et al. 2003").contains(4.0)
+    True
+    """
+
+    quantity: str
+    lower: float
+    upper: float
+    unit: str
+    source: str
+
+    def __post_init__(self):
+        if self.quantity not in PLAUSIBLE_QUANTITIES:
+            raise CatalogueError(f"unknown plausible quantity {self.quantity!r}; expected one of "
+                                 f"{list(PLAUSIBLE_QUANTITIES)}")
+        lo = _number(self.lower, f"{self.quantity!r} `lower`")
+        hi = _number(self.upper, f"{self.quantity!r} `upper`")
+        if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+            raise CatalogueError(f"{self.quantity!r}: expected finite `lower` < `upper`; found [{_fmt(lo)}, {_fmt(hi)}]")
+        want = PLAUSIBLE_QUANTITIES[self.quantity][0]
+        if self.unit != want:
+            raise CatalogueError(f"{self.quantity!r}: `unit` must be {want!r}; found {self.unit!r}")
+        _text(self.source, f"{self.quantity!r} `source`")
+        object.__setattr__(self, "lower", lo)
+        object.__setattr__(self, "upper", hi)
+
+    def contains(self, x: float) -> bool:
+        """``lower <= x <= upper``."""
+        return bool(self.lower <= x <= self.upper)
 
 
 @dataclass(frozen=True)
@@ -421,6 +490,9 @@ class Catalogue:
         Name of the catalogue this one extends, or ``None``.
     references
         Literature the catalogue draws on.
+    plausible
+        PFT -> quantity -> :class:`PlausibleRange` (``[plausible.<PFT>]``): plausible prior predictive
+        ranges, see :func:`bayeslsm.diagnostics.prior_predictive_check`.
     """
 
     model: str
@@ -431,6 +503,7 @@ class Catalogue:
     source: str = ""
     extends: str | None = None
     references: tuple[str, ...] = ()
+    plausible: Mapping[str, Mapping[str, PlausibleRange]] = field(default_factory=dict)
 
     def __post_init__(self):
         where = self.source or self.model
@@ -449,6 +522,8 @@ class Catalogue:
             self, "pft_priors", MappingProxyType({k: priors(v) for k, v in self.pft_priors.items()})
         )
         object.__setattr__(self, "references", tuple(self.references))
+        object.__setattr__(self, "plausible", MappingProxyType(
+            {pft: MappingProxyType(dict(t)) for pft, t in self.plausible.items()}))
         if GLOBAL in self.pft_priors:
             raise CatalogueError(f"{where}: PFT name {GLOBAL!r} is reserved for the "
                                  f"default prior table; give global priors as `global_priors`")
@@ -755,6 +830,28 @@ def _build(doc: dict, label: str, directory: Path | None, chain: tuple[str, ...]
             _check_prior_against(label, f"priors.{pft}", name, prior, params)
             target[name] = prior
 
+    # --- plausible prior predictive ranges ------------------------------------------------------------
+    plausible: dict[str, dict[str, PlausibleRange]] = (
+        {k: dict(v) for k, v in parent.plausible.items()} if parent is not None else {}
+    )
+    raw_plaus = doc.get("plausible", {})
+    if not isinstance(raw_plaus, dict):
+        raise CatalogueError(f"{label}: `plausible` must be a table of PFT tables; found {raw_plaus!r}")
+    for pft, table in raw_plaus.items():
+        if not isinstance(table, dict):
+            raise CatalogueError(f"{label}: [plausible.{pft}] must be a table of ranges; found {table!r}")
+        target = plausible.setdefault(pft, {})
+        for q, raw in table.items():
+            where = f"{label}: [plausible.{pft}] {q!r}"
+            if q in target:
+                raise CatalogueError(f"{where}: already defined by the extended catalogue {head.get('extends')!r}")
+            if not isinstance(raw, dict) or set(raw) != _PLAUSIBLE_KEYS:
+                raise CatalogueError(f"{where}: expected a table with keys {sorted(_PLAUSIBLE_KEYS)}; found {raw!r}")
+            try:
+                target[q] = PlausibleRange(quantity=q, **raw)
+            except CatalogueError as e:
+                raise CatalogueError(f"{where}: {e}") from None
+
     return Catalogue(
         model=model,
         parameters=params,
@@ -764,4 +861,5 @@ def _build(doc: dict, label: str, directory: Path | None, chain: tuple[str, ...]
         source=label,
         extends=head.get("extends"),
         references=tuple(parent.references if parent is not None else ()) + tuple(references),
+        plausible=plausible,
     )
