@@ -208,6 +208,7 @@ def prior_predictive_check(model, pft: str, forcing: xr.Dataset, *, n: int = 200
         return out
 
     run = jax.jit(jax.vmap(one, in_axes=(0, None)))
+    batch = int(batch) if cal.edc is not None else min(int(batch), int(n))  # without EDCs every draw is kept
     rng = np.random.default_rng(seed)
     key = jax.random.PRNGKey(seed)
     cap = (50 * n if max_proposals is None else int(max_proposals)) if cal.edc is not None else n
@@ -223,8 +224,8 @@ def prior_predictive_check(model, pft: str, forcing: xr.Dataset, *, n: int = 200
         take &= np.all([np.all(np.isfinite(res[q]).reshape(batch, -1), axis=1) for q in PLAUSIBLE_QUANTITIES], axis=0)
         idx = np.nonzero(take)[0][: n - n_kept]
         for q in PLAUSIBLE_QUANTITIES:
-            kept[q].append(res[q][idx].reshape(idx.size, -1))
-        kept["parameters"].append(res["parameters"][idx].reshape(idx.size * res["parameters"].shape[1], len(free)))
+            kept[q].append(res[q][idx])  # (kept, site)
+        kept["parameters"].append(res["parameters"][idx].reshape(idx.size * cal.n_site, len(free)))
         n_kept += idx.size
     if n_kept == 0:
         raise ValueError(f"no prior draw of PFT {pft!r} was kept out of {n_prop} proposals (EDCs {edc!r} reject "
