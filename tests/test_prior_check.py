@@ -157,3 +157,20 @@ def test_revised_catalogue_annual_nee_is_plausible_for_every_pft(pft):
     assert bool(nee["passed"]), nee["value"].values
     # and the prior still allows sinks and sources: the range is not met by collapsing every draw to 0
     assert float(nee["value"][0]) < -100.0 < 100.0 < float(nee["value"][-1])
+
+
+@pytest.mark.slow
+def test_cli_prior_check_of_an_experiment(data_dir, tmp_path, capsys):
+    import json
+
+    from bayeslsm.cli import main
+
+    # one MF site of the pft-hierarchy experiment, its spin-up (3 cycles of 2019), only the experiment's free
+    # parameters drawn (ceff, clma, g_max, f_fol, W_max), the others at its fixed values (clspan etc. by PFT)
+    status = main(["prior-check", "pft-hierarchy", "--sites", "BE-Bra", "--n", "16", "--experiment-free",
+                   "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert status in (0, 1) and "MF" in out and "annual_NEE" in out
+    info = json.loads((tmp_path / "prior_check.json").read_text())
+    assert info["spinup"] == "cycle" and info["n_cycles"] == 3 and info["experiment_free"] is True
+    assert info["pfts"]["MF"]["sites"] == "['BE-Bra']" and info["passed"] == (status == 0)

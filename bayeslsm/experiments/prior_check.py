@@ -70,8 +70,7 @@ def run_prior_check(exp: Experiment | str | os.PathLike, out_dir: str | os.PathL
         free, fixed = None, None
         if experiment_free:
             free = list(exp.free)
-            fixed = {k: (np.asarray(v)[sel] if np.ndim(v) else v)
-                     for k, v in _site_fixed(exp, list(site_pfts[sel]), catalogue).items()}
+            fixed = _site_fixed(exp, list(site_pfts[sel]), catalogue)  # per-site arrays of these sites
         results[pft] = prior_predictive_check(exp.model, pft, f, n=n, seed=seed, spinup=exp.spinup,
                                               n_cycles=exp.n_cycles, edc=exp.edc, free=free, fixed=fixed,
                                               catalogue=catalogue)
