@@ -135,8 +135,8 @@ def prior_predictive_check(model, pft: str, forcing: xr.Dataset, *, n: int = 200
     batch
         Draws per jitted, vmapped batch.
     max_proposals
-        With ``edc``: stop drawing after this many proposals (default ``50 * n``) and warn if fewer than
-        ``n`` were kept.
+        Stop drawing after this many proposals (default ``50 * n`` with ``edc``, else ``2 * n``: only
+        non-finite simulations are replaced) and warn if fewer than ``n`` were kept.
 
     Returns
     -------
@@ -211,7 +211,8 @@ def prior_predictive_check(model, pft: str, forcing: xr.Dataset, *, n: int = 200
     batch = int(batch) if cal.edc is not None else min(int(batch), int(n))  # without EDCs every draw is kept
     rng = np.random.default_rng(seed)
     key = jax.random.PRNGKey(seed)
-    cap = (50 * n if max_proposals is None else int(max_proposals)) if cal.edc is not None else n
+    # proposals: EDC rejection needs many; without EDCs only non-finite simulations are replaced
+    cap = (50 * n if cal.edc is not None else 2 * n) if max_proposals is None else int(max_proposals)
     kept: dict[str, list] = {q: [] for q in (*PLAUSIBLE_QUANTITIES, "parameters")}
     n_kept = n_prop = 0
     while n_kept < n and n_prop < cap:
@@ -232,8 +233,8 @@ def prior_predictive_check(model, pft: str, forcing: xr.Dataset, *, n: int = 200
                          f"them all, or every simulation is non-finite); raise `max_proposals` or drop EDCs")
     if n_kept < n:
         warnings.warn(f"prior_predictive_check: only {n_kept} of n = {n} draws kept for PFT {pft!r} after "
-                      f"{n_prop} proposals (EDC acceptance {n_kept / n_prop:.3g}); raise `max_proposals`",
-                      UserWarning, stacklevel=2)
+                      f"{n_prop} proposals (acceptance {n_kept / n_prop:.3g}: EDC rejections and non-finite "
+                      f"simulations); raise `max_proposals`", UserWarning, stacklevel=2)
     samples = np.stack([np.concatenate(kept[q], axis=0).ravel() for q in PLAUSIBLE_QUANTITIES], axis=1)
 
     rng_table = dict(cat.plausible.get(pft, {}))
