@@ -80,7 +80,7 @@ def _heldout(target, idata, group, draws, seed):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--experiment", default=str(ROOT / "models/experiments/covariate-hierarchy.toml"))
-    ap.add_argument("--folds", type=int, default=2, help="number of leave-sites-out folds (default 2)")
+    ap.add_argument("--folds", type=int, default=3, help="number of leave-sites-out folds (default 3)")
     ap.add_argument("--only-fold", type=int, default=None, help="run this fold only (0-based)")
     ap.add_argument("--chains", type=int, default=None, help="default: the experiment's [sampler]")
     ap.add_argument("--warmup", type=int, default=None)
