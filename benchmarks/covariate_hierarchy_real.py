@@ -52,10 +52,20 @@ def _metrics(y, model, rep, sigma, site_index, prob=0.9) -> dict:
     lp = -0.5 * ((y[None, :] - model) / sigma[:, None]) ** 2 - np.log(sigma[:, None] * np.sqrt(2.0 * np.pi))
     S = model.shape[0]
     elpd_point = float(np.sum(logsumexp(lp, axis=0) - np.log(S)))
-    elpd_site = float(sum(logsumexp(lp[:, site_index == k].sum(1)) - np.log(S) for k in np.unique(site_index)))
+    keys = list(dict.fromkeys(site_index))
+    L = np.stack([lp[:, site_index == k].sum(1) for k in keys], axis=1)  # (S, site): log density of a site's year
+    elpd_site = float(np.sum(logsumexp(L, axis=0) - np.log(S)))
+    # Monte Carlo sd of the two ELPDs: bootstrap over the S draws (200 resamples, fixed seed)
+    idx = np.random.default_rng(0).integers(0, S, size=(200, S))
+    boot_site = [np.sum(logsumexp(L[i], axis=0) - np.log(S)) for i in idx]
+    boot_point = [np.sum(logsumexp(lp[i], axis=0) - np.log(S)) for i in idx[:50]]
+    per_site = {str(k): {"rmse": float(np.sqrt(np.mean((mean[site_index == k] - y[site_index == k]) ** 2))),
+                         "mean_error": float(np.mean(mean[site_index == k] - y[site_index == k])),
+                         "elpd_site": float(logsumexp(L[:, j]) - np.log(S))} for j, k in enumerate(keys)}
     return {"n_obs": int(y.size), "rmse": float(np.sqrt(np.mean((mean - y) ** 2))),
             "mean_error": float(np.mean(mean - y)), "coverage": float(np.mean((y >= lo) & (y <= hi))),
-            "elpd_point": elpd_point, "elpd_site": elpd_site}
+            "elpd_point": elpd_point, "elpd_point_mc_sd": float(np.std(boot_point)),
+            "elpd_site": elpd_site, "elpd_site_mc_sd": float(np.std(boot_site)), "per_site": per_site}
 
 
 def _heldout(target, idata, group, draws, seed):
@@ -166,8 +176,10 @@ def main(argv=None):
             for name, _ in groups:
                 for stream, m in fold["groups"][name].items():
                     print(f"    {name:9s} {stream}: RMSE {m['rmse']:.3f}  coverage {m['coverage']:.2f}  "
-                          f"elpd_point {m['elpd_point']:.1f}  elpd_site {m['elpd_site']:.1f}  (n {m['n_obs']})",
-                          flush=True)
+                          f"elpd_point {m['elpd_point']:.1f} (MC sd {m['elpd_point_mc_sd']:.1f})  elpd_site "
+                          f"{m['elpd_site']:.1f} (MC sd {m['elpd_site_mc_sd']:.1f})  (n {m['n_obs']})", flush=True)
+                    print("      per site RMSE: " + ", ".join(f"{st} {v['rmse']:.2f}" for st, v in
+                                                           m["per_site"].items()), flush=True)
         results["folds"].append(fold)
         if args.out:  # partial results after each fold
             from bayeslsm.data.atomic import write_text_atomic
@@ -185,10 +197,14 @@ def main(argv=None):
             per = [_metrics(y, m, r, sg, st) for y, m, r, sg, st in zip(ys, mods, reps, sigs, sites_)]
             n = sum(p["n_obs"] for p in per)
             out = {"n_obs": n, "rmse": rmse, "coverage": sum(p["coverage"] * p["n_obs"] for p in per) / n,
-                   "elpd_point": sum(p["elpd_point"] for p in per), "elpd_site": sum(p["elpd_site"] for p in per)}
+                   "elpd_point": sum(p["elpd_point"] for p in per),
+                   "elpd_point_mc_sd": float(np.sqrt(sum(p["elpd_point_mc_sd"] ** 2 for p in per))),
+                   "elpd_site": sum(p["elpd_site"] for p in per),
+                   "elpd_site_mc_sd": float(np.sqrt(sum(p["elpd_site_mc_sd"] ** 2 for p in per)))}
             results["pooled"][name][stream] = out
             print(f"{name:10s} {stream:6s} {out['rmse']:7.3f} {out['coverage']:6.2f} {out['elpd_point']:11.1f} "
-                  f"{out['elpd_site']:10.1f} {n:6d}")
+                  f"{out['elpd_site']:10.1f} {n:6d}   (MC sd of the ELPDs {out['elpd_point_mc_sd']:.1f}, "
+                  f"{out['elpd_site_mc_sd']:.1f})")
     results["wall_s"] = round(time.perf_counter() - t_wall, 1)
     results["cpu_s"] = round(time.process_time() - t_cpu, 1)
     results["load_average_end"] = os.getloadavg()

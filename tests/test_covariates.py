@@ -192,6 +192,11 @@ def test_left_out_site_is_standardised_with_the_calibration_statistics():
         # same model, same parameter value: equal to float64 round-off
         np.testing.assert_allclose(pred["NEE_model"].values[:, i], np.broadcast_to(ref, (2, ref.size)),
                                    rtol=1e-9, atol=1e-12)
+    # an InferenceData without the calibration's statistics is refused by name, not re-standardised
+    import arviz as az
+
+    with pytest.raises(ValueError, match="records no covariate statistics"):
+        predict(target, az.InferenceData(posterior=idata.posterior), draws=2, annual=())
     # a single left-out site (no spread of its own) works, and a target built without the calibration's
     # statistics is refused rather than silently re-standardised
     one = calibration_like(cal, new.isel(site=[0]))
