@@ -52,6 +52,7 @@ from bayeslsm.data.reference_io import (
     write_vsem_par,
 )
 from bayeslsm.data.sites import IGBP_TO_PFT, PFTS, SITES, SiteInfo, igbp_to_pft, site_info
+from bayeslsm.data.covariates import COVARIATES, Covariate, CovariateError, site_covariates
 from bayeslsm.data.plausibility import OutOfBoundsWarning
 from bayeslsm.data.synthetic import weather_generator
 from bayeslsm.data.variables import (  # first: pure Python
@@ -115,6 +116,11 @@ __all__ = [
     "tminmax_from_day_night",
     "read_ameriflux_base",
     "read_badm",
+    # site covariates
+    "COVARIATES",
+    "Covariate",
+    "CovariateError",
+    "site_covariates",
     # sites and dataset cache
     "IGBP_TO_PFT",
     "PFTS",

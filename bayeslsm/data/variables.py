@@ -182,6 +182,16 @@ VARIABLES: dict[str, Variable] = _entries(
     # ------------------------------------------------------------------ coordinates
     V("lat", "degrees_north", "latitude", "latitude"),
     V("lon", "degrees_east", "longitude", "longitude"),
+    V("elev", "m", "site elevation above sea level", "height_above_mean_sea_level"),
+    # ------------------------------------------------------------------ site covariates (bayeslsm.data.covariates)
+    V("mat", "degC", "mean annual air temperature (mean of daily ta over a period)", "air_temperature",
+      None, "time: mean"),
+    V("map", "mm y-1", "mean annual precipitation (mean daily precip x 365.25 over a period)", None, None,
+      "time: mean"),
+    V("mvpd", "kPa", "mean vapour pressure deficit (mean of daily vpd over a period)",
+      "water_vapor_saturation_deficit_in_air", None, "time: mean"),
+    V("msw", _MJ_DAY, "mean incoming shortwave radiation (mean of daily swrad over a period)",
+      "surface_downwelling_shortwave_flux_in_air", None, "time: mean"),
     # ------------------------------------------------------------------ observations (readers) and shared outputs
     V("NEE", _GC_FLUX, "net ecosystem exchange of CO2 (positive upward)", None, "NEE_VUT_REF"),
     V("NEE_unc", _GC_FLUX, "random uncertainty (sd) of NEE", None, "NEE_VUT_REF_RANDUNC"),

@@ -71,6 +71,10 @@ File format
     pft_scale = 0.5
     site_scale = 0.3
     pft_only = ["clma"]                  # of `params`: pooled at PFT level only (one value per PFT)
+    covariates = ["mat", "map"]          # site values regressed on site covariates (mode "partial"):
+                                         # bayeslsm.data.covariates.COVARIATES; climate ones are computed
+                                         # from each site's forcing over the calibration period
+    coef_scale = 0.5                     # Normal prior sd of each regression coefficient (per covariate sd)
 
     [sampler]
     method = "nuts"                      # "nuts", "laplace" or "svi"
@@ -88,6 +92,16 @@ File format
     [skill]
     prob = 0.9                           # central predictive interval whose coverage is reported
     draws = 400                          # posterior draws (evenly thinned) used for held-out prediction
+
+Site covariates
+---------------
+With ``[hierarchy].covariates`` :func:`prepare_data` attaches each named covariate as a coordinate along
+``site`` of both stacked forcings (:func:`bayeslsm.data.covariates.site_covariates`): climate covariates
+(``mat``, ``map``, ``mvpd``, ``msw``) are averaged over the **calibration period** of each site's own forcing
+(also in the calibration + validation stack), ``lat`` and ``elev`` come from the site table or the reader.
+The calibration standardises them with the calibration sites' mean and sd (recorded in ``constant_data``),
+and prediction at a site that was not calibrated (:func:`bayeslsm.infer.predict.predict`) places that
+site's covariates on the same scale.
 
 Zero diurnal range
 ------------------

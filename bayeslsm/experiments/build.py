@@ -17,11 +17,14 @@ def _site_fixed(exp: Experiment, site_pfts: Sequence[str], catalogue) -> dict:
     return fixed
 
 
-def build_calibration(exp: Experiment, forcing, obs, *, edc: bool = True):
+def build_calibration(exp: Experiment, forcing, obs, *, edc: bool = True, covariate_stats=None, hierarchy=None):
     """The :class:`~bayeslsm.infer.Calibration` of ``exp`` on the given (multi-site) forcing and observations.
 
     ``edc=False`` leaves the EDCs out (prediction targets: they only shape the posterior). Held-out
-    prediction uses :func:`bayeslsm.infer.predict.predict` on such a target.
+    prediction uses :func:`bayeslsm.infer.predict.predict` on such a target. ``covariate_stats``:
+    ``(center, scale)`` of the site covariates of the calibration a target predicts from (default: the
+    statistics of ``forcing``'s own sites). ``hierarchy`` replaces ``exp.hierarchy`` (comparisons of
+    hierarchies on the same data).
 
     Raises
     ------
@@ -35,8 +38,9 @@ def build_calibration(exp: Experiment, forcing, obs, *, edc: bool = True):
     catalogue = load_catalogue(exp.model)
     site_pfts = [str(p) for p in np.atleast_1d(forcing["pft"].values)]
     kwargs = dict(streams=[s.config for s in exp.streams], free=exp.free,
-                  fixed=_site_fixed(exp, site_pfts, catalogue), hierarchy=exp.hierarchy, spinup=exp.spinup,
-                  n_cycles=exp.n_cycles, catalogue=catalogue)
+                  fixed=_site_fixed(exp, site_pfts, catalogue),
+                  hierarchy=exp.hierarchy if hierarchy is None else hierarchy, spinup=exp.spinup,
+                  n_cycles=exp.n_cycles, catalogue=catalogue, covariate_stats=covariate_stats)
     try:
         return Calibration(exp.model, forcing, obs, edc=exp.edc if edc else None, **kwargs)
     except (ConfigurationError, ValueError) as err:

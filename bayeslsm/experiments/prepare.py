@@ -39,6 +39,7 @@ class SiteData:
     validated: bool = False
     reason: str | None = None  # why the site is excluded / not validated
     notes: list[str] = field(default_factory=list)
+    covariates: Any = None  # xarray.Dataset of scalars ([hierarchy].covariates), over the calibration period
 
 
 @dataclass
@@ -75,7 +76,12 @@ def _model_forcing_vars(model) -> list[str]:
 
 
 def _read_site(exp: Experiment, site: SiteSpec, window: Period, model):
-    """(forcing, obs, notes, pft) of one site on ``window`` (days outside the file are NaN)."""
+    """(forcing, obs, notes, pft, covariates) of one site on ``window`` (days outside the file are NaN).
+
+    ``covariates``: the ``[hierarchy].covariates`` of the site (:func:`bayeslsm.data.covariates.site_covariates`
+    over the calibration period, from the file's forcing before it is reduced to the model's variables), or
+    ``None``.
+    """
     from bayeslsm.data.fluxnet import DataQualityWarning, read_fluxnet
 
     opts = dict(exp.data.reader)
@@ -149,6 +155,16 @@ def _read_site(exp: Experiment, site: SiteSpec, window: Period, model):
     if "LAI" in obs and obs["LAI"].attrs.get("n_masked_before_modis"):
         notes.append(f"LAI: {obs['LAI'].attrs['n_masked_before_modis']} days before MODIS (2002-07-04) masked")
 
+    covariates = None
+    names = tuple(getattr(exp.hierarchy, "covariates", ()) or ())
+    if names:
+        from bayeslsm.data.covariates import CovariateError, site_covariates
+
+        try:
+            covariates = site_covariates(forcing, names, period=(exp.calibration.start, exp.calibration.end))
+        except CovariateError as err:
+            raise ExperimentError(exp.path, "hierarchy.covariates", f"site {site.id!r}: {err}") from None
+
     days = window.days().astype("datetime64[ns]")
     keep_f = _model_forcing_vars(model) + (["doy"] if "doy" in forcing else [])
     forcing = forcing[[v for v in keep_f if v in forcing.data_vars]].reindex(time=days)
@@ -158,7 +174,7 @@ def _read_site(exp: Experiment, site: SiteSpec, window: Period, model):
     obs_vars = [v for v in obs.data_vars if v in OBSERVATION_VARIABLES]
     obs = obs[obs_vars].reindex(time=days)
     pft = str(forcing.coords["pft"].item()) if "pft" in forcing.coords else None
-    return forcing, obs, notes, pft
+    return forcing, obs, notes, pft, covariates
 
 
 def _complete(forcing, period: Period) -> str | None:
@@ -204,6 +220,12 @@ def _stack(site_data: list[SiteData], period: Period, exp: Experiment):
     forcing = xr.concat(fs, dim="site", join="exact", combine_attrs="drop")
     lats = [float(sd.forcing.coords["lat"].item()) for sd in site_data]
     forcing = forcing.assign_coords(lat=("site", lats), pft=("site", [sd.pft for sd in site_data]))
+    if site_data[0].covariates is not None:  # [hierarchy].covariates, computed over the calibration period
+        for name, da in site_data[0].covariates.data_vars.items():
+            if name in forcing.coords:  # lat: already the site coordinate
+                continue
+            vals = [float(sd.covariates[name].item()) for sd in site_data]
+            forcing = forcing.assign_coords({name: ("site", vals, dict(da.attrs))})
     names = [s.name for s in exp.streams]
     obs = xr.concat(os_, dim="site", join="outer", combine_attrs="drop", data_vars="all")
     obs = obs[[v for v in names if v in obs.data_vars]]
@@ -246,7 +268,7 @@ def prepare_data(exp: Experiment) -> PreparedData:
         if site.exclude is not None:
             sd.reason = f"excluded in the experiment file: {site.exclude}"
             continue
-        sd.forcing, sd.obs, sd.notes, pft = _read_site(exp, site, window, model)
+        sd.forcing, sd.obs, sd.notes, pft, sd.covariates = _read_site(exp, site, window, model)
         sd.pft = exp.data.pft_map.get(pft, pft) if pft else None
         if sd.pft != pft:
             sd.notes.append(f"PFT {pft} mapped to {sd.pft} ([data].pft_map)")

@@ -63,7 +63,12 @@ def heldout_skill(exp: Experiment, idata, forcing, obs, *, n_cal_days: int, seed
     """
     from bayeslsm.infer.predict import predict
 
-    cal = build_calibration(exp, forcing, obs, edc=False)
+    stats = None
+    if exp.hierarchy is not None and exp.hierarchy.covariates:
+        from bayeslsm.infer.predict import calibration_covariate_stats
+
+        stats = calibration_covariate_stats(idata, exp.hierarchy.covariates)
+    cal = build_calibration(exp, forcing, obs, edc=False, covariate_stats=stats)
     prob = exp.skill.prob
     pred = {"posterior": predict(cal, idata, group="posterior", draws=exp.skill.draws, spinup_days=n_cal_days,
                                  seed=seed, batch=batch)}

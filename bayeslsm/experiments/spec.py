@@ -26,7 +26,7 @@ _READER_KEYS = ("qc_threshold", "qc_missing", "partitioning", "le_column")
 _SITE_KEYS = ("id", "file", "era_file", "pft", "lat", "diurnal_range", "constant_forcing", "exclude") + _READER_KEYS
 _STREAM_EXTRA_KEYS = ("resample",)
 _PARAMETER_KEYS = ("free", "fixed", "fixed_by_pft")
-_HIERARCHY_KEYS = ("params", "mode", "centered", "pft_scale", "site_scale", "pft_only")
+_HIERARCHY_KEYS = ("params", "mode", "centered", "pft_scale", "site_scale", "pft_only", "covariates", "coef_scale")
 _SAMPLER_KEYS = ("method", "chains", "warmup", "draws", "dense_mass", "target_accept", "max_tree_depth", "seed",
                  "steps", "learning_rate", "prior_draws")
 _SKILL_KEYS = ("prob", "draws")
@@ -766,6 +766,26 @@ def _load(path: Path, text: str, allow_out_of_bounds: bool = False) -> Experimen
                 raise ExperimentError(path, "hierarchy.pft_only",
                                       f"expected a list of names from hierarchy.params {list(params)}; found {po!r}")
             kw["pft_only"] = tuple(po)
+        if "covariates" in h:
+            from bayeslsm.data.covariates import COVARIATES
+
+            cv = h["covariates"]
+            if not isinstance(cv, list) or not cv or not all(isinstance(x, str) for x in cv):
+                raise ExperimentError(path, "hierarchy.covariates",
+                                      f"expected a non-empty list of site covariate names; found {cv!r}")
+            bad = [x for x in cv if x not in COVARIATES]
+            if bad:
+                raise ExperimentError(path, "hierarchy.covariates",
+                                      f"unknown site covariate(s) {bad}; expected some of {list(COVARIATES)} "
+                                      f"(bayeslsm.data.covariates)")
+            if len(set(cv)) != len(cv):
+                raise ExperimentError(path, "hierarchy.covariates", f"a covariate is listed twice: {cv}")
+            if kw.get("mode", "partial") != "partial":
+                raise ExperimentError(path, "hierarchy.covariates",
+                                      f"site covariates need mode = 'partial'; found mode = {kw['mode']!r}")
+            kw["covariates"] = tuple(cv)
+        if "coef_scale" in h:
+            kw["coef_scale"] = _float(h["coef_scale"], "hierarchy.coef_scale", path, 0.0, math.inf, open_lo=True)
         hierarchy = Hierarchy(**kw)
 
     s = _table(raw, "sampler", path)

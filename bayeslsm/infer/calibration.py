@@ -135,6 +135,13 @@ class Calibration:
         Rematerialisation policy of the scanned daily step under reverse-mode differentiation
         (:data:`bayeslsm.lsm.core.REMAT_POLICIES`); the default recomputes each day in the backward
         pass instead of storing its intermediates, which makes gradients cheaper (same values).
+    covariate_stats
+        ``(center, scale)`` of the hierarchy's site covariates (one value per covariate), used to
+        standardise this calibration's sites instead of their own mean and sd: pass the statistics of the
+        calibration sites when building a prediction target at other (e.g. left-out) sites
+        (:func:`bayeslsm.infer.predict.calibration_like` does). Kept as ``covariate_center`` and
+        ``covariate_scale`` and recorded in ``constant_data``; default: the mean and sd across this
+        calibration's sites.
     """
 
     def __init__(
@@ -153,6 +160,7 @@ class Calibration:
         shard_sites: bool | Sequence[Any] = False,
         *,
         remat: str = "nothing_saveable",
+        covariate_stats: tuple[Any, Any] | None = None,
     ):
         self.model = get_model(model)
         from bayeslsm.lsm.core import REMAT_POLICIES
@@ -200,7 +208,15 @@ class Calibration:
         for name in self.hierarchy.params:
             if name not in self.free:
                 raise ConfigurationError(f"hierarchy parameter {name!r} is not in `free` {list(self.free)}")
-        self.site_covariates = self.hierarchy.covariate_matrix(self.forcing_ds, self.sites)  # None without
+        # site covariates standardised with the calibration sites' statistics (bayeslsm.infer.parameters)
+        if not self.hierarchy.covariates:
+            self.covariate_center = self.covariate_scale = None
+        elif covariate_stats is None:
+            self.covariate_center, self.covariate_scale = self.hierarchy.covariate_stats(self.forcing_ds, self.sites)
+        else:
+            self.covariate_center, self.covariate_scale = (np.asarray(v, dtype=float) for v in covariate_stats)
+        self.site_covariates = self.hierarchy.covariate_matrix(self.forcing_ds, self.sites, self.covariate_center,
+                                                               self.covariate_scale)  # None without covariates
 
         # --- sites and PFTs --------------------------------------------------------------------
         if "pft" in self.forcing_ds.coords:

@@ -107,11 +107,10 @@ class Hierarchy:
                 raise ValueError(f"`hierarchy.{n}` must be a positive number; got {v!r}")
 
 
-    def covariate_matrix(self, ds, sites, center=None, scale=None) -> np.ndarray | None:
-        """Standardised site covariates, shape (site, covariate), from coordinates of ``ds`` along ``site``.
+    def covariate_values(self, ds, sites) -> np.ndarray | None:
+        """Raw site covariates, shape (site, covariate), from coordinates or variables of ``ds`` along ``site``.
 
-        ``center``/``scale`` default to the mean and sd across ``sites`` (pass the calibration sites'
-        values to place new sites on the same scale). ``None`` without covariates.
+        ``None`` without covariates. Raises ``ValueError`` naming a covariate that is absent or missing at a site.
         """
         if not self.covariates:
             return None
@@ -120,20 +119,49 @@ class Hierarchy:
             if c not in ds.variables or ds[c].dims != ("site",):
                 raise ValueError(
                     f"hierarchy covariate {c!r} must be a coordinate or variable of the forcing along `site` "
-                    f"(one value per site); found {sorted(k for k in ds.variables if ds[k].dims == ('site',))}"
+                    f"(one value per site; bayeslsm.data.covariates.site_covariates computes them); found "
+                    f"{sorted(k for k in ds.variables if ds[k].dims == ('site',))}"
                 )
             v = np.asarray(ds[c].sel(site=list(sites)).values, dtype=float)
             if not np.all(np.isfinite(v)):
                 raise ValueError(f"hierarchy covariate {c!r} has missing values at sites "
                                  f"{[s for s, x in zip(sites, v) if not np.isfinite(x)]}")
             cols.append(v)
-        X = np.stack(cols, axis=1)
-        mu = X.mean(0) if center is None else np.asarray(center, dtype=float)
-        sd = X.std(0) if scale is None else np.asarray(scale, dtype=float)
+        return np.stack(cols, axis=1)
+
+    def covariate_stats(self, ds, sites) -> tuple[np.ndarray, np.ndarray] | None:
+        """Mean and sd across ``sites`` of each covariate (the standardisation of the calibration sites).
+
+        Raises ``ValueError`` for a covariate that does not vary across the sites.
+        """
+        X = self.covariate_values(ds, sites)
+        if X is None:
+            return None
+        mu, sd = X.mean(0), X.std(0)
         if np.any(~(sd > 0)):
             raise ValueError(f"hierarchy covariates {[c for c, s in zip(self.covariates, sd) if not s > 0]} do not "
                              "vary across the sites; drop them")
-        return (X - mu) / sd
+        return mu, sd
+
+    def covariate_matrix(self, ds, sites, center=None, scale=None) -> np.ndarray | None:
+        """Standardised site covariates, shape (site, covariate), from coordinates of ``ds`` along ``site``.
+
+        ``center``/``scale`` default to the mean and sd across ``sites`` (pass the calibration sites'
+        values to place new sites on the same scale). ``None`` without covariates.
+        """
+        X = self.covariate_values(ds, sites)
+        if X is None:
+            return None
+        if center is None or scale is None:
+            mu, sd = self.covariate_stats(ds, sites)
+            center = mu if center is None else center
+            scale = sd if scale is None else scale
+        center, scale = np.asarray(center, dtype=float), np.asarray(scale, dtype=float)
+        k = len(self.covariates)
+        if center.shape != (k,) or scale.shape != (k,) or np.any(~(scale > 0)):
+            raise ValueError(f"covariate `center`/`scale` must be {k} values (scale > 0) for {list(self.covariates)}; "
+                             f"got {center.tolist()} / {scale.tolist()}")
+        return (X - center) / scale
 
 
 @dataclass(frozen=True)
@@ -318,9 +346,8 @@ def predict_site_parameter(posterior, cal, name: str, pft: str | None = None,
         missing = [c for c in h.covariates if c not in covariates]
         if missing:
             raise ValueError(f"`covariates` of the new site lack {missing}; the hierarchy regresses on {list(h.covariates)}")
-        X = np.stack([np.asarray(cal.forcing_ds[c].sel(site=list(cal.sites)).values, dtype=float)
-                      for c in h.covariates], axis=1)
-        x_new = (np.array([covariates[c] for c in h.covariates]) - X.mean(0)) / X.std(0)
+        center, scale = cal.covariate_center, cal.covariate_scale
+        x_new = (np.array([covariates[c] for c in h.covariates], dtype=float) - center) / scale
         coef = np.asarray(posterior[f"{name}_coef"].values).reshape(z.size, -1)
         z = z + coef @ x_new
     if name in h.pft_only:  # pooled at PFT level only: no site deviation

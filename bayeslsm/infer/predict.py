@@ -13,6 +13,10 @@ Parameter values per target site
   PFT-level posterior, ``z = z_pft[pft] + sd_site * eps``, ``eps ~ N(0, 1)`` drawn afresh per draw
   (``z_pft`` from the recorded ``{name}_pft``; :mod:`bayeslsm.infer.parameters`); a ``pft_only``
   parameter takes ``z_pft`` itself;
+* with site covariates in the hierarchy (``Hierarchy(covariates=...)``) an unseen site adds its regression
+  term: ``z = z_pft[pft] + x_new · b + sd_site * eps``, with ``x_new`` the target site's covariates
+  standardised with the **calibration** sites' mean and sd (``covariate_center`` / ``covariate_scale`` of
+  the calibration's ``constant_data``) and ``b`` the ``{name}_coef`` draws;
 * an unseen site of a PFT the calibration did not have: a new PFT deviation too,
   ``z_pft = mu + sd_pft * eps_pft`` (``sd_pft`` from its HalfNormal prior when the calibration had a
   single PFT);
@@ -45,7 +49,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["predict", "calibration_like", "annual_intervals"]
+__all__ = ["predict", "calibration_like", "calibration_covariate_stats", "annual_intervals"]
 
 
 def calibration_like(cal, forcing, observations=None, *, fixed: Mapping[str, Any] | None = None):
@@ -64,9 +68,32 @@ def calibration_like(cal, forcing, observations=None, *, fixed: Mapping[str, Any
                 f"`fixed` parameters {per_site} have one value per calibration site; pass `fixed` with values for "
                 f"the target sites")
         fixed = cal.fixed
+    stats = None if cal.covariate_center is None else (cal.covariate_center, cal.covariate_scale)
     return Calibration(cal.model, forcing, observations, streams=[sd.config for sd in cal.streams], free=cal.free,
                        fixed=fixed, hierarchy=cal.hierarchy, spinup=cal.spinup_method, n_cycles=cal.n_cycles,
-                       catalogue=cal.catalogue)
+                       catalogue=cal.catalogue, covariate_stats=stats)
+
+
+def calibration_covariate_stats(idata, covariates) -> tuple[np.ndarray, np.ndarray]:
+    """``(center, scale)`` of the site covariates recorded by a calibration (its ``constant_data``).
+
+    Raises
+    ------
+    ValueError
+        ``idata`` has no recorded covariate statistics, or they are for other covariates than ``covariates``.
+    """
+    covariates = list(covariates)
+    const = idata["constant_data"] if "constant_data" in idata.groups() else None
+    if const is None or "covariate_center" not in const:
+        raise ValueError(
+            f"the hierarchy regresses on site covariates {covariates}, but `idata` records no covariate statistics "
+            "(constant_data.covariate_center / covariate_scale); it was not produced by a calibration with these "
+            "covariates")
+    found = [str(c) for c in const["covariate"].values]
+    if found != covariates:
+        raise ValueError(f"`idata` was calibrated with site covariates {found}; the target hierarchy has {covariates}")
+    return (np.asarray(const["covariate_center"].values, dtype=float),
+            np.asarray(const["covariate_scale"].values, dtype=float))
 
 
 def _take(group, n_max: int) -> np.ndarray:
@@ -79,8 +106,11 @@ def _flat(da, take) -> np.ndarray:
     return v.reshape((-1,) + v.shape[2:])[take]
 
 
-def _param_draws(target, group, take, rng) -> dict[str, np.ndarray]:
-    """name -> (n, n_site) physical values at the target sites (module docstring)."""
+def _param_draws(target, group, take, rng, x_std=None) -> dict[str, np.ndarray]:
+    """name -> (n, n_site) physical values at the target sites (module docstring).
+
+    ``x_std``: the target sites' covariates (site, covariate) standardised with the calibration's statistics.
+    """
     specs = target.catalogue.parameters
     h = target.hierarchy
     n = take.size
@@ -100,10 +130,6 @@ def _param_draws(target, group, take, rng) -> dict[str, np.ndarray]:
             if site in seen:
                 vals[:, i] = _flat(da.sel(site=site), take)
                 continue
-            if getattr(h, "covariates", ()):
-                raise ValueError(
-                    f"site {site!r} was not calibrated and the hierarchy regresses {name!r} on site covariates "
-                    f"{list(h.covariates)}; draw its values with bayeslsm.infer.parameters.predict_site_parameter")
             if h.mode == "unpooled" or f"{name}_pft" not in group.data_vars:
                 zp = target.zpriors[pft][name]
                 m, s = zp.normal_approx()
@@ -117,6 +143,9 @@ def _param_draws(target, group, take, rng) -> dict[str, np.ndarray]:
                     sd_pft = (_flat(group[f"{name}_sd_pft"], take) if f"{name}_sd_pft" in group.data_vars
                               else np.abs(rng.standard_normal(n)) * h.pft_scale)
                     z_pft = mu + sd_pft * rng.standard_normal(n)
+                if getattr(h, "covariates", ()):
+                    coef = _flat(group[f"{name}_coef"], take).reshape(n, -1)
+                    z_pft = z_pft + coef @ x_std[i]
                 if name in getattr(h, "pft_only", ()):
                     z = z_pft
                 else:
@@ -232,7 +261,11 @@ def predict(target, idata, *, group: str = "posterior", draws: int = 400, spinup
     g = idata[group]
     take = _take(g, draws)
     rng = np.random.default_rng(seed)
-    values = _param_draws(target, g, take, rng)
+    x_std = None
+    if getattr(target.hierarchy, "covariates", ()):
+        center, scale = calibration_covariate_stats(idata, target.hierarchy.covariates)
+        x_std = target.hierarchy.covariate_matrix(target.forcing_ds, target.sites, center, scale)
+    values = _param_draws(target, g, take, rng, x_std)
     calib_sites = [str(s) for s in g["site"].values] if "site" in g.coords else []
     subs = _stream_draws(target, g, take, rng, calib_sites)
     n = take.size

@@ -109,6 +109,9 @@ def _pooled_bias_names(cal) -> set[str]:
 def _param_dims(cal, name: str, shape: tuple) -> tuple[str, ...]:
     if name.endswith("_pft") and len(shape) == 1 and shape[0] == len(cal.pfts):
         return ("pft",)
+    covs = tuple(getattr(cal.hierarchy, "covariates", ()))
+    if covs and name.endswith("_coef") and name[:-5] in cal.hierarchy.params and shape == (len(covs),):
+        return ("covariate",)
     if shape and shape[0] == cal.n_site and (name in cal.free or name in _pooled_bias_names(cal)):
         return ("site",) + tuple(f"{name}_dim_{i}" for i in range(1, len(shape)))
     return tuple(f"{name}_dim_{i}" for i in range(len(shape)))
@@ -128,8 +131,11 @@ def _group_params(cal, values: dict, n_chain: int, n_draw: int, flat: bool) -> x
 
 
 def _coords(cal, n_chain, n_draw) -> dict:
-    return {"chain": np.arange(n_chain), "draw": np.arange(n_draw), "site": list(cal.sites),
-            "pft": list(cal.pfts), "time": cal.time.astype("datetime64[ns]")}
+    out = {"chain": np.arange(n_chain), "draw": np.arange(n_draw), "site": list(cal.sites),
+           "pft": list(cal.pfts), "time": cal.time.astype("datetime64[ns]")}
+    if getattr(cal.hierarchy, "covariates", ()):
+        out["covariate"] = list(cal.hierarchy.covariates)
+    return out
 
 
 def _obs_points(sd):
@@ -285,13 +291,24 @@ def build_inference_data(cal, samples, extra, settings, k_pred, k_prior, batch=2
         const = const.assign(n_obs=(("stream",), np.asarray(n_obs)),
                              stream_variable=(("stream",), np.asarray([sd.config.variable for sd in cal.streams])))
         const = const.assign_coords(stream=[sd.config.name for sd in cal.streams])
+    if getattr(cal, "covariate_center", None) is not None:
+        # the standardisation of the site covariates: prediction at unseen sites reuses it
+        # (bayeslsm.infer.predict); the raw values of the calibration sites are kept alongside
+        raw = cal.hierarchy.covariate_values(cal.forcing_ds, cal.sites)
+        const = const.assign(
+            covariate_center=(("covariate",), np.asarray(cal.covariate_center, dtype=float)),
+            covariate_scale=(("covariate",), np.asarray(cal.covariate_scale, dtype=float)),
+            covariate_value=(("site", "covariate"), raw),
+        ).assign_coords(covariate=list(cal.hierarchy.covariates))
     groups["constant_data"] = const
 
     attrs = {
         "model": cal.model.name,
         "free_parameters": json.dumps(list(cal.free)),
         "hierarchy": json.dumps({"params": list(cal.hierarchy.params), "mode": cal.hierarchy.mode,
-                                 "centered": cal.hierarchy.centered}),
+                                 "centered": cal.hierarchy.centered,
+                                 "covariates": list(getattr(cal.hierarchy, "covariates", ())),
+                                 "coef_scale": getattr(cal.hierarchy, "coef_scale", None)}),
         "streams": json.dumps([sd.config.name for sd in cal.streams]),
         "stream_config": json.dumps({sd.config.name: sd.config.to_dict() for sd in cal.streams}, default=str),
         "spinup": cal.spinup_method,
