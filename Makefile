@@ -8,10 +8,10 @@ STAMP := $(VENV)/.installed
 # so that subprocesses such as notebooks inherit it).
 PYTEST_ARGS ?=
 # The suite runs on two pytest-xdist workers (CI has 2 cores and much of the suite is single-threaded XLA
-# compilation); tests/conftest.py keeps the users of one module-scoped fixture on one worker and starts the
-# slow tests first. PYTEST_WORKERS=0 runs it in one process.
+# compilation); each test module runs on one worker (module-scoped fixtures are built once) and
+# tests/conftest.py starts the modules with slow tests first. PYTEST_WORKERS=0 runs it in one process.
 PYTEST_WORKERS ?= 2
-XDIST := -n $(PYTEST_WORKERS) --dist loadgroup --no-loadscope-reorder
+XDIST := -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 .PHONY: demo test test-fast bench clean
 

@@ -43,38 +43,24 @@ def data_dir() -> Path:
     return DATA
 
 
-# --- parallel runs (`make test` runs `pytest -n 2 --dist loadgroup --no-loadscope-reorder`) -----------------
-# Nothing here changes what a test checks; it only decides which pytest-xdist worker runs it, and when.
+
+# --- parallel runs (`make test`: `pytest -n 2 --dist loadfile --no-loadscope-reorder`) ----------------------
+# `--dist loadfile` sends each test module to one pytest-xdist worker as a whole, so a module-scoped fixture
+# (a fitted posterior, a compiled model) is built once, not once per worker.  (`--dist loadgroup` with
+# `xdist_group` marks would allow finer units, but pytest-xdist 3.8 renames `item._nodeid`, which pytest 9.2
+# no longer reads, so its groups are silently ignored.)
 
 
-def _module_fixture_users(item) -> bool:
-    """Whether ``item`` requests a module-scoped fixture (a fitted posterior, a compiled model...)."""
-    info = getattr(item, "_fixtureinfo", None)
-    if info is None:
-        return False
-    return any(defs[-1].scope == "module" for defs in info.name2fixturedefs.values() if defs)
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which turns the marks into work units
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist only (serial runs keep the file order):
-
-    1. the tests of one module that share a module-scoped fixture go to one worker (``xdist_group`` named
-       after the module), so that the fixture is built once rather than once per worker;
-    2. work units holding a ``slow`` test start first, so that a long test never starts last and leaves
-       the other worker idle; the rest keep their order and fill in at the end.
-    """
+    """Under pytest-xdist only (a serial run keeps the file order): modules with more ``slow`` tests start
+    first, so that a long module never starts last and leaves the other worker idle; modules without slow
+    tests keep their order and fill in at the end.  Tests keep their order within a module, and nothing
+    here changes what a test checks."""
     if not os.environ.get("PYTEST_XDIST_WORKER"):
         return
-    group_of = {}
+    n_slow: dict[str, int] = {}
     for item in items:
-        if _module_fixture_users(item):
-            group_of[item.nodeid] = f"module-fixture:{item.module.__name__}"
-            item.add_marker(pytest.mark.xdist_group(group_of[item.nodeid]))
-    slow_groups = {group_of[i.nodeid] for i in items if i.nodeid in group_of and i.get_closest_marker("slow")}
-
-    def starts_late(item) -> bool:
-        g = group_of.get(item.nodeid)
-        return not (item.get_closest_marker("slow") or g in slow_groups)
-
-    items.sort(key=starts_late)  # stable: file order within each class
+        mod = item.nodeid.split("::")[0]
+        n_slow[mod] = n_slow.get(mod, 0) + (item.get_closest_marker("slow") is not None)
+    items.sort(key=lambda item: -n_slow[item.nodeid.split("::")[0]])  # stable
