@@ -7,6 +7,11 @@ STAMP := $(VENV)/.installed
 # Reverse-mode lax.scan on XLA:CPU: see bayeslsm/_xla.py (the package sets this itself; exported here too
 # so that subprocesses such as notebooks inherit it).
 PYTEST_ARGS ?=
+# The suite runs on two pytest-xdist workers (CI has 2 cores and much of the suite is single-threaded XLA
+# compilation); each test module runs on one worker (module-scoped fixtures are built once) and
+# tests/conftest.py starts the modules with slow tests first. PYTEST_WORKERS=0 runs it in one process.
+PYTEST_WORKERS ?= 2
+XDIST := -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 .PHONY: demo test test-fast bench clean
 
@@ -22,10 +27,10 @@ demo: $(STAMP)
 	$(BIN)/bayeslsm demo --out demo_out
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q $(XDIST) $(PYTEST_ARGS)
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q $(XDIST) -m "not slow" $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/forward_gradient.py

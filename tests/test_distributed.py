@@ -20,7 +20,16 @@ from bayeslsm.infer import load
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
-N_SITES = 30
+# A LocalCluster's scheduler serves its HTTP routes on port 8787 even without a dashboard; when another
+# cluster on the machine holds that port (a second test run, a user's notebook) it warns and takes a free
+# port, which `filterwarnings = error` would turn into "Cluster failed to start".
+pytestmark = pytest.mark.filterwarnings("ignore:Port 8787 is already in use:UserWarning")
+
+# Twelve sites on two workers: each worker still fits several sites in turn (its compilation cache is
+# reused), one site fails, and the resume recomputes two lost sites and the failed one among ten kept
+# ones: everything the tests below check holds for any count above a handful (30 sites cost 83 s of
+# set-up in a contended serial run).
+N_SITES = 12
 # tiny: 60 days of VSEM, one free parameter, one chain of 20 + 10 NUTS iterations
 FIT = {"chains": 1, "warmup": 20, "draws": 10, "seed": 0, "prior_draws": 0, "daily": False, "predictive_batch": 10}
 
@@ -46,11 +55,11 @@ class Recording:
         return [p.name.split(".")[0] for p in self.folder.iterdir()]
 
 
-FLAKY = "syn0029"
+FLAKY = f"syn{N_SITES - 1:04d}"  # the last site
 
 
 @pytest.fixture(scope="module")
-def thirty(tmp_path_factory):
+def many(tmp_path_factory):
     out = tmp_path_factory.mktemp("sites")
     build = Recording(TwinSites(n=N_SITES, model="vsem", free=("LUE",), days=60, seed=1), out / "built-first",
                       fail_once=[FLAKY])
@@ -60,8 +69,8 @@ def thirty(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_thirty_sites_on_a_local_cluster(thirty):
-    out, build, res, lines = thirty
+def test_many_sites_on_a_local_cluster(many):
+    out, build, res, lines = many
     out = out / "run"
     assert sorted(build.built) == sorted(build.inner.site_ids)  # each site built exactly once
     # a failing site is recorded, and the others finish
@@ -74,7 +83,7 @@ def test_thirty_sites_on_a_local_cluster(thirty):
     assert len([ln for ln in lines if " FAILED: " in ln]) == 1
     assert not list(out.rglob("*.tmp"))
     # each file is that site's own calibration (its site, its forcing)
-    for s in ("syn0000", "syn0017"):
+    for s in ("syn0000", "syn0007"):
         idata = load(site_result_path(out, s))
         assert [str(x) for x in idata.posterior["site"].values] == [s]
         assert idata.posterior["LUE"].shape == (1, FIT["draws"])
@@ -83,10 +92,10 @@ def test_thirty_sites_on_a_local_cluster(thirty):
 
 
 @pytest.mark.slow
-def test_resume_runs_only_the_missing_and_failed_sites(thirty):
-    out, build, _, _ = thirty
+def test_resume_runs_only_the_missing_and_failed_sites(many):
+    out, build, _, _ = many
     out = out / "run"
-    missing = ["syn0003", "syn0020"]
+    missing = ["syn0003", "syn0010"]
     before = {s: load(site_result_path(out, s)).posterior["LUE"].values for s in missing}
     mtimes = {s: site_result_path(out, s).stat().st_mtime_ns for s in build.inner.site_ids
               if s not in missing and s != FLAKY}
