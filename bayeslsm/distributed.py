@@ -240,8 +240,10 @@ def _client(client, address, n_workers, threads_per_worker, processes):
     if address is not None:
         c = Client(address)
         return c, c.close
+    # ":0": the scheduler's HTTP server (it serves routes even without a dashboard) takes a free port, so a
+    # second cluster on the machine (another run, a notebook) neither collides on 8787 nor warns.
     cluster = LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker, processes=processes,
-                           dashboard_address=None)
+                           dashboard_address=":0")
     c = Client(cluster)
 
     def close():

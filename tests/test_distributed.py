@@ -20,10 +20,6 @@ from bayeslsm.infer import load
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
-# A LocalCluster's scheduler serves its HTTP routes on port 8787 even without a dashboard; when another
-# cluster on the machine holds that port (a second test run, a user's notebook) it warns and takes a free
-# port, which `filterwarnings = error` would turn into "Cluster failed to start".
-pytestmark = pytest.mark.filterwarnings("ignore:Port 8787 is already in use:UserWarning")
 
 # Twelve sites on two workers: each worker still fits several sites in turn (its compilation cache is
 # reused), one site fails, and the resume recomputes two lost sites and the failed one among ten kept
