@@ -5,7 +5,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -15,6 +15,7 @@ from bayeslsm.experiments.spec import (
     ExperimentError,
     Period,
     SiteSpec,
+    load_experiment,
 )
 
 
@@ -313,3 +314,18 @@ def prepare_data(exp: Experiment) -> PreparedData:
     val_sites = [s for s in cal_sites if s.validated]
     validation = _stack(val_sites, window, exp) if val_sites else None
     return PreparedData(out, calibration, validation)
+
+
+def calibration_window_data(exp: Experiment | str | Path, overrides: Mapping[str, Any] | None = None):
+    """``(experiment, forcing, obs)`` of the calibration period only (no validation period is read).
+
+    For the pre-sampling tools (sensitivity, prior predictive check): ``exp`` is an :class:`Experiment` or
+    a TOML path, ``overrides`` as for :meth:`Experiment.with_overrides`.
+    """
+    if not isinstance(exp, Experiment):
+        exp = load_experiment(exp)
+    overrides = dict(overrides or {})
+    overrides.setdefault("validation", None)
+    exp = exp.with_overrides(overrides)
+    forcing, obs = prepare_data(exp).calibration
+    return exp, forcing, obs

@@ -10,8 +10,8 @@ import numpy as np
 
 from bayeslsm.experiments._io import _write_json, _write_text
 from bayeslsm.experiments.build import _site_fixed
-from bayeslsm.experiments.prepare import prepare_data
-from bayeslsm.experiments.spec import Experiment, ExperimentError, load_experiment
+from bayeslsm.experiments.prepare import calibration_window_data
+from bayeslsm.experiments.spec import Experiment, ExperimentError
 
 
 def run_prior_check(exp: Experiment | str | os.PathLike, out_dir: str | os.PathLike | None = None,
@@ -48,12 +48,7 @@ def run_prior_check(exp: Experiment | str | os.PathLike, out_dir: str | os.PathL
     from bayeslsm.diagnostics.prior_check import prior_check_table, prior_predictive_check
     from bayeslsm.priors import load_catalogue
 
-    if not isinstance(exp, Experiment):
-        exp = load_experiment(exp)
-    overrides = dict(overrides or {})
-    overrides.setdefault("validation", None)
-    exp = exp.with_overrides(overrides)
-    forcing, _ = prepare_data(exp).calibration
+    exp, forcing, _ = calibration_window_data(exp, overrides)
     site_pfts = np.asarray([str(p) for p in np.atleast_1d(forcing["pft"].values)])
     present = list(dict.fromkeys(site_pfts.tolist()))
     if pfts:

@@ -9,8 +9,8 @@ from typing import Any, Mapping, Sequence
 
 from bayeslsm.experiments._io import _write_text
 from bayeslsm.experiments.build import build_calibration
-from bayeslsm.experiments.prepare import prepare_data
-from bayeslsm.experiments.spec import Experiment, load_experiment
+from bayeslsm.experiments.prepare import calibration_window_data
+from bayeslsm.experiments.spec import Experiment
 
 
 def run_sensitivity(exp: Experiment | str | os.PathLike, out_dir: str | os.PathLike | None = None,
@@ -45,12 +45,7 @@ def run_sensitivity(exp: Experiment | str | os.PathLike, out_dir: str | os.PathL
 
     from bayeslsm.diagnostics.sensitivity import plot_sensitivity, sensitivity, sensitivity_table
 
-    if not isinstance(exp, Experiment):
-        exp = load_experiment(exp)
-    overrides = dict(overrides or {})
-    overrides.setdefault("validation", None)
-    exp = exp.with_overrides(overrides)
-    forcing, obs = prepare_data(exp).calibration
+    exp, forcing, obs = calibration_window_data(exp, overrides)
     cal = build_calibration(exp, forcing, obs)
     ds = sensitivity(cal, params, **kwargs)
     ds.attrs["experiment"] = exp.name
