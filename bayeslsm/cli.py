@@ -6,7 +6,7 @@ Usage
 
     bayeslsm simulate MODEL --drivers CSV --params JSON --out CSV [--lat DEG] [--allow-out-of-bounds]
                  [--allow-invalid-output]
-    bayeslsm demo [--out DIR] [--overwrite] [--sampler nuts|chees] [--chains N] [--warmup N] [--draws N] [--seed N] [--no-progress]
+    bayeslsm demo [--out DIR] [--overwrite] [--sampler chees|nuts] [--chains N] [--warmup N] [--draws N] [--seed N] [--no-progress]
     bayeslsm run EXPERIMENT.toml --out DIR [--overwrite | --resume] [--method M] [--no-preflight] [--chains N] [--warmup N] [--draws N] [--seed N]
                  [--max-tree-depth N] [--sites SITE ...] [--calibration START END] [--validation START END]
                  [--allow-out-of-bounds] [--no-progress]
@@ -294,8 +294,8 @@ def _invalid_outputs(args: argparse.Namespace, outputs: dict, columns: list[str]
         arg("--out", type=Path, default=Path("demo_out"), metavar="DIR",
             help="output folder, new or empty (default: demo_out)"),
         arg("--overwrite", action="store_true", help="write into a non-empty output folder (replaces its outputs)"),
-        arg("--sampler", choices=("nuts", "chees"), default="nuts",
-            help="NUTS (default; 4 chains x (400 + 400)) or many-chain ChEES-HMC (16 chains x (200 + 500))"),
+        arg("--sampler", choices=("chees", "nuts"), default="chees",
+            help="many-chain ChEES-HMC (default; 16 chains x (200 + 500)) or NUTS (4 chains x (400 + 400))"),
         arg("--chains", type=_positive_int, default=None, metavar="N", help="chains (default: per sampler)"),
         arg("--warmup", type=_positive_int, default=None, metavar="N",
             help="warm-up iterations per chain (default: per sampler)"),

@@ -16,7 +16,8 @@ Samplers:
   on A, diagonal on B, ``target_accept=0.9``);
 * ``ChEES``: :class:`bayeslsm.infer.ChEES` (BlackJAX ChEES-HMC, many chains in one vmapped batch,
   started from and preconditioned by a Laplace approximation at the MAP);
-* ``emcee``: ``EnsembleSampler`` (stretch move, ``vectorize=True`` over ``jit(vmap(logp))``), walkers
+* ``emcee``: ``EnsembleSampler`` (stretch move, ``vectorize=True`` over ``jit(vmap(logp))``, each batch
+  split over the cores as ChEES's chains are: :mod:`bayeslsm.infer.devices`), walkers
   started from draws of the same Laplace approximation (favourable to emcee: no search for the typical
   set), run for as long as the slowest gradient sampler took (times ``--emcee-budget``), first half
   discarded as burn-in;
@@ -112,7 +113,17 @@ def run_sampler(cal, sampler, seed, label):
 def run_emcee(problem, centre, scale, n_walkers, budget_seconds, seed):
     import emcee
 
-    logp_batch = jax.jit(jax.vmap(problem.logdensity))
+    from bayeslsm.infer.devices import n_devices, sharded_vmap
+
+    # the ensemble's half-steps split over the cores as ChEES's chains are (one program per batch size)
+    progs = {}
+
+    def logp_batch(xs):
+        n = xs.shape[0]
+        if n not in progs:
+            progs[n] = jax.jit(sharded_vmap(problem.logdensity, n_devices(n), (True,)))
+        return progs[n](xs)
+
     rng = np.random.default_rng(seed)
     p0 = np.asarray(centre)[None, :] + rng.standard_normal((n_walkers, problem.dim)) @ np.asarray(scale).T
 
@@ -208,7 +219,7 @@ def coordinate_ess(chain_by_coord: np.ndarray, labels) -> tuple[float, str]:
     return _min_bulk_ess_arrays(d)
 
 
-def hierarchical_twin(n_sites=10, seed=0):
+def hierarchical_twin(n_sites=10, seed=0, centered=False):
     import xarray as xr
 
     from bayeslsm.data.synthetic import weather_generator
@@ -226,7 +237,7 @@ def hierarchical_twin(n_sites=10, seed=0):
     truth = {"LUE": 0.002 * np.exp(0.1 * rng.standard_normal(n_sites)),
              "tauV": 1440.0 * np.exp(0.1 * rng.standard_normal(n_sites)), "NEE_sigma": 0.0005}
     obs, used = twin_experiment("vsem", forcing, streams, truth, gaps=0.2, seed=seed)
-    cal = Calibration("vsem", forcing, obs, streams, free=hier, hierarchy={"params": hier})
+    cal = Calibration("vsem", forcing, obs, streams, free=hier, hierarchy={"params": hier, "centered": centered})
     return cal
 
 

@@ -440,7 +440,7 @@ def test_demo_calls_run_demo(monkeypatch, tmp_path):
     assert main(["demo", "--out", str(tmp_path), "--chains", "2", "--warmup", "5", "--draws", "6", "--seed", "3",
                  "--no-progress"]) == 0
     assert seen == {"out": tmp_path, "chains": 2, "warmup": 5, "draws": 6, "seed": 3, "progress": False,
-                    "sampler": "nuts"}
-    assert main(["demo", "--out", str(tmp_path), "--sampler", "chees", "--no-progress"]) == 0
-    assert seen["sampler"] == "chees" and seen["chains"] is None  # run_demo picks the sampler's defaults
+                    "sampler": "chees"}
+    assert main(["demo", "--out", str(tmp_path), "--sampler", "nuts", "--no-progress"]) == 0
+    assert seen["sampler"] == "nuts" and seen["chains"] is None  # run_demo picks the sampler's defaults
 

@@ -157,7 +157,8 @@ def test_every_sampler_recovers_the_vsem_twin(twin):
     draws, no R-hat): truth inside their 90 % intervals.  NUTS is checked in tests/test_twin_recovery.py."""
     cal, truth = twin
     names = FREE + ["NEE_sigma"]
-    idata = cal.sample(ChEES(chains=16, warmup=150, draws=250), seed=2, prior_draws=0)
+    # 16 x 400 draws: R-hat of 16 chains of 250 draws scattered up to 1.01 (seeds 0-4 at 400: 1.006-1.008)
+    idata = cal.sample(ChEES(chains=16, warmup=150, draws=400), seed=2, prior_draws=0)
     rhat = az.rhat(idata, var_names=names)
     assert max(float(rhat[n]) for n in names) < 1.01
     assert int(idata.sample_stats["diverging"].sum()) == 0

@@ -187,7 +187,8 @@ def _site_name(idata, ds, site) -> tuple[int, str]:
 
 
 def plot_trace(idata, var_names: Sequence[str] | None = None, path: str | os.PathLike | None = None):
-    """Trace and marginal density of each chain (``az.plot_trace``, compact: one row per variable).
+    """Trace and marginal density of each chain (``az.plot_trace``, compact: one row per variable; with
+    more than 4 chains one density of all chains).
 
     Parameters
     ----------
@@ -209,8 +210,10 @@ def plot_trace(idata, var_names: Sequence[str] | None = None, path: str | os.Pat
     post = _require_group(idata, "posterior", "plot_trace")
     names = _free_parameters(idata) if var_names is None else _var_names(post, var_names)
     _pyplot(path)  # selects the backend before ArviZ creates the figure
+    # many chains (ChEES runs 16+): one density of all chains; the traces still show every chain
+    combined = post.sizes.get("chain", 1) > 4
     with _arviz_plotting(2 * len(names)) as az:
-        axes = az.plot_trace(idata, var_names=names, compact=True, show=False,
+        axes = az.plot_trace(idata, var_names=names, compact=True, combined=combined, show=False,
                              backend_kwargs={"layout": "constrained"})
     fig = _figure_of(axes)
     return _finish(fig, path)

@@ -46,6 +46,7 @@ import xarray as xr
 
 from bayeslsm._compat import import_arviz
 from bayeslsm.data.atomic import atomic_path, remove_stale_temporaries
+from bayeslsm.infer.devices import n_devices, sharded_vmap
 
 __all__ = [
     "LOG_LIKELIHOOD_RESOLUTION",
@@ -69,23 +70,39 @@ def _versions() -> dict:
             "arviz": az.__version__, "xarray": xr.__version__, "numpy": np.__version__}
 
 
-def _trace_fn(cal, substitute: bool, keep: tuple[str, ...]):
+def _trace_fn(cal, substitute: bool, keep: tuple[str, ...], points: dict | None = None):
     """A jitted, vmapped function: (samples batch, keys) -> dict of recorded sites.
 
-    Forcing and observations are arguments of the compiled program (not constants), so calibrations
-    of the same shapes compile to the same program (a persistent compilation cache then reuses it).
+    ``points`` maps a recorded site to the ``(site index, support index)`` arrays of the values to keep
+    (the observed points): they are gathered inside the compiled program, so the full (site, time)
+    grids of thousands of draws never reach host memory.  Forcing and observations are arguments of
+    the compiled program (not constants), so calibrations of the same shapes compile to the same
+    program (a persistent compilation cache then reuses it).
     """
     ll_obs = cal.observed_arrays()
+    points = {} if points is None else points
 
     def one(sample, key, forcing, ll):
         model = numpyro.handlers.seed(cal.numpyro_model, key)
         if substitute:
             model = numpyro.handlers.substitute(model, data=sample)
         tr = numpyro.handlers.trace(model).get_trace(obs=None, record=True, ll_obs=ll, forcing=forcing)
-        return {k: tr[k]["value"] for k in keep if k in tr}
+        out = {}
+        for k in keep:
+            if k in tr:
+                v = tr[k]["value"]
+                out[k] = v[points[k]] if k in points else v
+        return out
 
-    run = jax.jit(jax.vmap(one, in_axes=(0, 0, None, None)))
-    return lambda sample, keys: run(sample, keys, cal.forcing, ll_obs)
+    runs = {}  # one compiled program per number of devices the batch is split over
+
+    def call(sample, keys):
+        n_dev = n_devices(int(keys.shape[0]))
+        if n_dev not in runs:
+            runs[n_dev] = jax.jit(sharded_vmap(one, n_dev, (True, True, False, False)))
+        return runs[n_dev](sample, keys, cal.forcing, ll_obs)
+
+    return call
 
 
 def _batched(fn, samples: dict | None, keys: jnp.ndarray, batch: int) -> dict:
@@ -170,7 +187,8 @@ def _noise_sd(rep: np.ndarray, mod: np.ndarray) -> float | None:
 
 
 def _stream_vars(cal, rec: dict, n_chain: int, n_draw: int, with_obs: bool, daily=True,
-                 model_points: bool = True) -> dict:
+                 model_points: bool = True, gathered: bool = False) -> dict:
+    """Predictive variables; with ``gathered`` the streams in ``rec`` hold the observed points already."""
     out = {}
     lead = (n_chain, n_draw)
     keep = None if daily is False or daily == 0 else _daily_keep(daily, n_chain * n_draw)
@@ -179,8 +197,10 @@ def _stream_vars(cal, rec: dict, n_chain: int, n_draw: int, with_obs: bool, dail
         rep = rec[name].reshape(lead + rec[name].shape[1:])
         mod = rec[f"_{name}_model"].reshape(lead + rec[f"_{name}_model"].shape[1:])
         if with_obs and sd.obs is not None:
-            si, ti = _obs_points(sd)
-            rep, mod, dims = rep[..., si, ti], mod[..., si, ti], ("chain", "draw", f"{name}_obs")
+            if not gathered:
+                si, ti = _obs_points(sd)
+                rep, mod = rep[..., si, ti], mod[..., si, ti]
+            dims = ("chain", "draw", f"{name}_obs")
         else:
             dims = ("chain", "draw", "site", f"{name}_time")
         noise = _noise_sd(rep, mod)
@@ -215,8 +235,9 @@ def _stream_coords(cal, with_obs: bool) -> dict:
     return coords
 
 
-def _predictive_group(cal, rec, n_chain, n_draw, with_obs, daily=True, model_points=True) -> xr.Dataset:
-    ds = xr.Dataset(_stream_vars(cal, rec, n_chain, n_draw, with_obs, daily, model_points),
+def _predictive_group(cal, rec, n_chain, n_draw, with_obs, daily=True, model_points=True,
+                      gathered=False) -> xr.Dataset:
+    ds = xr.Dataset(_stream_vars(cal, rec, n_chain, n_draw, with_obs, daily, model_points, gathered),
                     coords=_coords(cal, n_chain, n_draw))
     return ds.assign_coords(_stream_coords(cal, with_obs))
 
@@ -249,18 +270,40 @@ def build_inference_data(cal, samples, extra, settings, k_pred, k_prior, batch=2
         flat = {k: v.reshape((n_chain * n_draw,) + v.shape[2:]) for k, v in samples.items()
                 if k.startswith(("_z_", "_eps_")) or k in param_sites}
         groups["posterior"] = _group_params(cal, samples, n_chain, n_draw, flat=False)
-        keys = jax.random.split(k_pred, n_chain * n_draw)
-        rec = _batched(_trace_fn(cal, True, _recorded_sites(cal)), flat, keys, batch)
-        groups["posterior_predictive"] = _predictive_group(cal, rec, n_chain, n_draw, True, daily, model_points)
+        n_total = n_chain * n_draw
+        keys = jax.random.split(k_pred, n_total)
+        # observed streams, their noise-free values and log-likelihoods on the observed points only
+        points = {}
+        for sd in cal.streams:
+            if sd.obs is not None:
+                pts = tuple(np.asarray(i) for i in _obs_points(sd))
+                name = sd.config.name
+                points.update({name: pts, f"_{name}_model": pts, f"_{name}_loglik": pts})
+        sites = _recorded_sites(cal)
+        daily_sites = tuple(k for k in sites if k.endswith("_daily"))
+        keep_daily = None if daily is False or daily == 0 else _daily_keep(daily, n_total)
+        one_pass = daily is not False and daily != 0 and keep_daily is None
+        main = sites if one_pass else tuple(k for k in sites if k not in daily_sites)
+        rec = _batched(_trace_fn(cal, True, main, points), flat, keys, batch)
+        if keep_daily is not None and daily_sites:
+            # daily trajectories of the stored draws only (NaN elsewhere), not of every draw
+            sub = {k: v[keep_daily] for k, v in flat.items()}
+            rec_d = _batched(_trace_fn(cal, True, daily_sites), sub, keys[keep_daily],
+                             min(batch, keep_daily.size))
+            for k, v in rec_d.items():
+                full = np.full((n_total,) + v.shape[1:], np.nan, dtype=np.float32)
+                full[keep_daily] = v
+                rec[k] = full
+        groups["posterior_predictive"] = _predictive_group(cal, rec, n_chain, n_draw, True, daily, model_points,
+                                                           gathered=True)
         if has_obs:
             ll = {}
             for sd in cal.streams:
                 if sd.obs is None:
                     continue
                 name = sd.config.name
-                si, ti = _obs_points(sd)
                 v = rec[f"_{name}_loglik"].reshape((n_chain, n_draw) + rec[f"_{name}_loglik"].shape[1:])
-                ll[name] = (("chain", "draw", f"{name}_obs"), v[..., si, ti])
+                ll[name] = (("chain", "draw", f"{name}_obs"), v)
             groups["log_likelihood"] = xr.Dataset(ll, coords=_coords(cal, n_chain, n_draw)).assign_coords(
                 {k: v for k, v in _stream_coords(cal, True).items()})
         if extra is not None:

@@ -41,6 +41,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from bayeslsm.infer.devices import n_devices, sharded_vmap
 from bayeslsm.infer.problem import Problem
 from bayeslsm.infer.validate import checked_start
 
@@ -236,6 +237,35 @@ def _atomic_savez(path: Path, arrays: dict, meta: dict) -> None:
             os.remove(tmp)
 
 
+def _rewhiten(window: np.ndarray, mean, scale, state):
+    """New whitening ``x = mean' + scale' @ u'`` from chain positions ``window`` (n, d) in the old ``u``.
+
+    ``scale'`` is the Cholesky factor of the positions' covariance (in ``x``), shrunk towards the old
+    whitening as Stan shrinks its metric (weight ``n / (n + 5)``); ``mean'`` their mean.  The chains' states
+    are mapped to the new coordinates: same points, same log density, gradient ``scale'^T scale^-T g``.
+    """
+    from blackjax.mcmc import dynamic_hmc
+
+    n = window.shape[0]
+    s_old = np.asarray(scale, dtype=float)
+    cov_u = np.cov(window, rowvar=False)
+    cov_u = (n / (n + 5.0)) * cov_u + (5.0 / (n + 5.0)) * np.eye(cov_u.shape[0])
+    cov_x = s_old @ cov_u @ s_old.T
+    try:
+        s_new = np.linalg.cholesky(0.5 * (cov_x + cov_x.T))
+    except np.linalg.LinAlgError:
+        return mean, scale, state
+    m_new = np.asarray(mean, dtype=float) + s_old @ window.mean(axis=0)
+    x = np.asarray(mean, dtype=float)[None, :] + np.asarray(state.position, dtype=float) @ s_old.T
+    u_new = np.linalg.solve(s_new, (x - m_new[None, :]).T).T
+    g_x = np.linalg.solve(s_old.T, np.asarray(state.logdensity_grad, dtype=float).T).T
+    g_new = g_x @ s_new
+    dt = np.asarray(mean).dtype
+    new_state = dynamic_hmc.DynamicHMCState(jnp.asarray(u_new, dtype=dt), state.logdensity,
+                                            jnp.asarray(g_new, dtype=dt), state.random_generator_arg)
+    return jnp.asarray(m_new, dtype=dt), jnp.asarray(s_new, dtype=dt), new_state
+
+
 @dataclass(frozen=True)
 class ChEES:
     """ChEES-HMC with ``chains`` chains advanced together (one ``vmap``-ed gradient per leapfrog step).
@@ -263,21 +293,22 @@ class ChEES:
     draws: int = 200
     init: str = "laplace"  # or "prior": around problem.x0 with unit scale
     init_scale: float = 1.0
-    mass_matrix: str | None = "diagonal"
+    mass_matrix: str | None = "dense"
     learning_rate: float = 0.025
     target_accept: float = 0.651
     initial_step_size: float = 0.5
     max_leapfrog_steps: int = 256
     chunk: int = 50
     checkpoint_dir: str | None = None
+    devices: int | None = None
     progress: bool = False
     method: str = "chees"
 
     def __post_init__(self):
         if self.init not in ("laplace", "prior"):
             raise ValueError(f"`init` must be 'laplace' or 'prior'; got {self.init!r}")
-        if self.mass_matrix not in (None, "diagonal"):
-            raise ValueError(f"`mass_matrix` must be None or 'diagonal'; got {self.mass_matrix!r}")
+        if self.mass_matrix not in (None, "diagonal", "dense"):
+            raise ValueError(f"`mass_matrix` must be None, 'diagonal' or 'dense'; got {self.mass_matrix!r}")
         for n in ("chains", "warmup", "draws", "chunk", "max_leapfrog_steps"):
             if int(getattr(self, n)) < 1:
                 raise ValueError(f"`{n}` must be a positive integer; got {getattr(self, n)!r}")
@@ -321,9 +352,6 @@ class ChEES:
         else:
             mean, scale, map_info = jnp.asarray(saved["mean"]), jnp.asarray(saved["scale"]), saved["meta"]["map_info"]
 
-        def logd_u(u):
-            return problem.logdensity(mean + scale @ u)
-
         # ---- one compiled transition, shared by warm-up and sampling ------------------------------------
         def integration_steps_fn(i, n):
             # quasi-random (Halton) jitter of the trajectory length, as chees_adaptation's default
@@ -332,21 +360,34 @@ class ChEES:
         kernel = dynamic_hmc.build_kernel(next_random_arg_fn=lambda i: i + 1,
                                           integration_steps_fn=integration_steps_fn)
 
+        # the whitening (mean, scale) is an argument, not a constant: re-whitening during warm-up
+        # (mass_matrix="dense") reuses the compiled transition
+        # chains split evenly over host devices (one per core, bayeslsm.infer.devices): each device
+        # advances its share of the chains in one vmapped batch; chains never communicate in a transition
+        def one_chain(kc, sc, step_size, imm, n_leap, mean_, scale_):
+            def logd_u(u):
+                return problem.logdensity(mean_ + scale_ @ u)
+
+            return kernel(kc, sc, logd_u, step_size, imm, (n_leap,))
+
+        sharded = sharded_vmap(one_chain, n_devices(self.chains, self.devices),
+                               (True, True, False, False, False, False, False))
+
         @jax.jit
-        def transition(st, k, step_size, imm, n_leap):
-            ks = jax.random.split(k, self.chains)
-            return jax.vmap(lambda kc, sc: kernel(kc, sc, logd_u, step_size, imm, (n_leap,)))(ks, st)
+        def transition(st, k, step_size, imm, n_leap, mean_, scale_):
+            return sharded(jax.random.split(k, self.chains), st, step_size, imm, n_leap, mean_, scale_)
 
         def compiled(st, step_size, imm):
             nonlocal compile_s
             t0 = time.perf_counter()
             f = transition.lower(st, k_sample, jnp.asarray(step_size, dtype=mean.dtype), imm,
-                                 jnp.asarray(1.0, dtype=mean.dtype)).compile()
+                                 jnp.asarray(1.0, dtype=mean.dtype), mean, scale).compile()
             compile_s += time.perf_counter() - t0
             return f
 
         if saved is None:
             # ---- initial positions: N(0, init_scale^2) in whitened units, pulled in where non-finite ----
+            t_init = time.perf_counter()
             u0 = self.init_scale * jax.random.normal(k_init, (self.chains, problem.dim), dtype=mean.dtype)
             # one point at a time through the log density compiled for the MAP search (no new compilation)
             lp_one = problem.jitted_logdensity
@@ -371,6 +412,10 @@ class ChEES:
                 u0, jnp.stack([v for v, _ in vals]), jnp.stack([scale.T @ g for _, g in vals]),
                 jnp.zeros((self.chains,), dtype=int))
             imm = jnp.ones(problem.dim, dtype=mean.dtype)
+            # dense: re-whiten with the chains' covariance after 1/4 and 1/2 of warm-up (windows of
+            # [1/8, 1/4) and [1/4, 1/2)), as Stan's doubling windows re-estimate its metric
+            rewhiten_at = (self.warmup // 4, self.warmup // 2)
+            map_info["init_seconds"] = time.perf_counter() - t_init
             step_c = compiled(state, self.initial_step_size, imm)
             t0 = time.perf_counter()
             warm_grads, window = self.chains, []
@@ -381,13 +426,23 @@ class ChEES:
                     w = np.concatenate(window)
                     n = w.shape[0]
                     imm = jnp.asarray((n / (n + 5.0)) * w.var(axis=0) + 5.0 / (n + 5.0), dtype=mean.dtype)
+                if self.mass_matrix == "dense" and t in rewhiten_at and window:
+                    mean, scale, state = _rewhiten(np.concatenate(window), mean, scale, state)
+                    window = []
+                    # fresh dual averaging for the new geometry; the trajectory length carries over
+                    ad = ad_init(ad.random_generator_arg, ad.step_size)._replace(
+                        trajectory_length=ad.trajectory_length)
                 n_leap_t = jnp.minimum(ad.trajectory_length / ad.step_size, self.max_leapfrog_steps)
-                new, info = step_c(state, jax.random.fold_in(k_warm, t), ad.step_size, imm, n_leap_t)
+                new, info = step_c(state, jax.random.fold_in(k_warm, t), ad.step_size, imm, n_leap_t,
+                                   mean, scale)
                 ad = ad_update(ad, info.proposal.position, info.proposal.momentum, state.position,
                                info.acceptance_rate, info.is_divergent, imm)
                 state = new
                 warm_grads += int(info.num_integration_steps[0]) * self.chains
-                if self.warmup // 4 <= t < self.warmup // 2:
+                if self.mass_matrix == "dense":
+                    if t >= self.warmup // 8 and t < rewhiten_at[-1]:
+                        window.append(np.asarray(state.position))
+                elif self.warmup // 4 <= t < self.warmup // 2:
                     window.append(np.asarray(state.position))
             step_size = float(np.exp(ad.log_step_size_moving_average))
             n_leap = float(min(np.exp(ad.log_trajectory_length_moving_average - ad.log_step_size_moving_average),
@@ -423,7 +478,7 @@ class ChEES:
                 rows = []
                 for j in range(self.chunk):
                     i = done * self.chunk + j
-                    state, inf = step_c(state, jax.random.fold_in(k_sample, i), eps_, imm, nl_)
+                    state, inf = step_c(state, jax.random.fold_in(k_sample, i), eps_, imm, nl_, mean, scale)
                     rows.append({"u": state.position, "lp": state.logdensity, "diverging": inf.is_divergent,
                                  "num_steps": inf.num_integration_steps, "energy": inf.energy,
                                  "accept_prob": inf.acceptance_rate})
