@@ -295,7 +295,7 @@ def _invalid_outputs(args: argparse.Namespace, outputs: dict, columns: list[str]
             help="output folder, new or empty (default: demo_out)"),
         arg("--overwrite", action="store_true", help="write into a non-empty output folder (replaces its outputs)"),
         arg("--sampler", choices=("chees", "nuts"), default="chees",
-            help="many-chain ChEES-HMC (default; 16 chains x (200 + 500)) or NUTS (4 chains x (400 + 400))"),
+            help="many-chain ChEES-HMC (default; 16 chains x (300 + 1000)) or NUTS (4 chains x (400 + 400))"),
         arg("--chains", type=_positive_int, default=None, metavar="N", help="chains (default: per sampler)"),
         arg("--warmup", type=_positive_int, default=None, metavar="N",
             help="warm-up iterations per chain (default: per sampler)"),

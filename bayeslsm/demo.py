@@ -4,9 +4,10 @@ DALEC2 with carbon–water coupling on three years of generated weather; three o
 (daily NEE, daily LE with a deliberate +15 % multiplicative bias, 8-day LAI composites) with gaps;
 about a dozen free parameters plus bias and error parameters.  The default sampler is many-chain
 ChEES-HMC (:class:`bayeslsm.infer.ChEES`: 16 chains in one vmapped batch split over the cores, started
-from a Laplace approximation at the MAP, re-whitened twice during warm-up with the chains' covariance);
-measured on 2026-12-03 (2 idle cores) it gave min bulk ESS ~2 260 at R-hat 1.006 in 42 s of sampling,
-~27 ESS/s end to end, where NumPyro NUTS (``sampler="nuts"``, 4 chains, dense mass) gave ~460 in 66 s.
+from a Laplace approximation at the MAP, re-whitened three times during warm-up with the chains' covariance);
+16 x (300 + 1000) measured on 2026-12-03 (2 idle cores): seeds 1 and 2 gave min bulk ESS 7 199 and
+3 358 at R-hat 1.002 and 1.005 in ~87 s of sampling; NumPyro NUTS (``sampler="nuts"``, 4 chains,
+dense mass) gave ~460 in 66 s.  Fewer draws (16 x 500) left R-hat at 1.004-1.011 over seeds.
 It writes
 
 * ``posterior.nc``   the complete InferenceData,
@@ -57,7 +58,7 @@ def demo_problem(years: int = 3, seed: int = 0, gaps: float = 0.2, free=DEMO_FRE
 
 
 #: Default (chains, warm-up, draws) per sampler.
-DEMO_SETTINGS = {"chees": (16, 200, 500), "nuts": (4, 400, 400)}
+DEMO_SETTINGS = {"chees": (16, 300, 1000), "nuts": (4, 400, 400)}
 
 
 def run_demo(out: str | Path = "demo_out", chains: int | None = None, warmup: int | None = None,

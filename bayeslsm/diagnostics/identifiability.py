@@ -55,6 +55,8 @@ from typing import Any
 
 import numpy as np
 
+from bayeslsm.infer import names as site_names
+
 __all__ = ["PreflightReport", "preflight"]
 
 
@@ -171,9 +173,10 @@ def _advice(cal, names: list[str], trace) -> str:
     tips = []
     for lab in names:
         core = lab.removeprefix("log ").split("[")[0]
-        if core.startswith("_eps_") and core[5:] in specs:
-            tips.append(f"pool {core[5:]} at the PFT level (hierarchy.pft_only) or take it out of the hierarchy")
-        elif core.startswith("_eps_") or core.endswith(("_sd_site", "_sd_pft", "_mu")):
+        parsed = site_names.parse(core)
+        if parsed.role == "eps" and parsed.param in specs:
+            tips.append(f"pool {parsed.param} at the PFT level (hierarchy.pft_only) or take it out of the hierarchy")
+        elif parsed.role in ("eps", "eps_pft", "sd_site", "sd_pft", "mu"):
             tips.append(f"{core}: a hierarchy level the data barely inform; simplify the hierarchy or tighten its prior")
         elif core in bias_err or any(core.startswith(b) for b in bias_err):
             tips.append(f"{core}: give it an informative prior, fix it, or add a stream without that bias")
@@ -310,14 +313,11 @@ def preflight(cal, *, max_iter: int = 200, seed: int = 0, min_data_share: float 
                        "data_share": float(share[k]), "combination": combo,
                        "advice": _advice(cal, list(combo), tr)})
     def _base(label):
-        core = label.removeprefix("log ").split("[")[0].removeprefix("_eps_").removeprefix("_z_")
-        for suffix in ("_sd_site", "_sd_pft", "_mu", "_pft"):
-            core = core.removesuffix(suffix)
-        return core
+        return site_names.parse(label.removeprefix("log ").split("[")[0]).param
 
     def _hyper(label):
-        core = label.removeprefix("log ").split("[")[0]
-        return core.endswith(("_sd_site", "_sd_pft", "_mu")) or core.endswith("_pft")
+        return site_names.parse(label.removeprefix("log ").split("[")[0]).role in (
+            "sd_site", "sd_pft", "mu", "pft", "eps_pft", "latent_pft")
 
     for s_ in sloppy:
         s_["parameters"] = sorted({_base(lab) for lab in s_["combination"] if not _hyper(lab)})

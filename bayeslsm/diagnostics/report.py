@@ -174,7 +174,9 @@ def _markdown(idata, summary, checks, streams, figures, skipped, with_truth, tit
     hier = _attr_json(idata, "hierarchy", None)
     if isinstance(hier, dict) and hier.get("params"):
         L.append(f"- **Hierarchy:** {hier.get('mode')} over {', '.join(hier['params'])}"
-                 + (" (centred)" if hier.get("centered") else " (non-centred)")
+                 + (f" (centred: {', '.join(hier['centered'])}; others non-centred)"
+                    if isinstance(hier.get("centered"), list)
+                    else " (centred)" if hier.get("centered") else " (non-centred)")
                  + (f"; site values regressed on covariates {', '.join(hier['covariates'])}"
                     if hier.get("covariates") else ""))
     if attrs.get("spinup"):

@@ -67,7 +67,7 @@ File format
     [hierarchy]                          # optional: bayeslsm.infer.Hierarchy
     params = ["ceff"]
     mode = "partial"                     # "partial", "pooled" or "unpooled"
-    centered = false
+    centered = false                     # true, false, or the names of `params` to centre
     pft_scale = 0.5
     site_scale = 0.3
     pft_only = ["clma"]                  # of `params`: pooled at PFT level only (one value per PFT)

@@ -57,7 +57,8 @@ def _sample(exp: Experiment, cal, progress: bool, checkpoint_dir=None):
 
         ckpt = None if checkpoint_dir is None else str(checkpoint_dir)
         return cal.sample(ChEES(chains=s.chains, warmup=s.warmup, draws=s.draws, progress=progress,
-                                checkpoint_dir=ckpt), seed=s.seed, prior_draws=s.prior_draws)
+                                target_accept=s.target_accept, checkpoint_dir=ckpt),
+                          seed=s.seed, prior_draws=s.prior_draws)
     if s.method == "nuts":
         return cal.nuts(chains=s.chains, warmup=s.warmup, draws=s.draws, dense_mass=s.dense_mass,
                         target_accept=s.target_accept, max_tree_depth=s.max_tree_depth, seed=s.seed,

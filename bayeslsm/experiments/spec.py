@@ -756,7 +756,15 @@ def _load(path: Path, text: str, allow_out_of_bounds: bool = False) -> Experimen
         if "mode" in h:
             kw["mode"] = _str(h["mode"], "hierarchy.mode", path, ("partial", "pooled", "unpooled"))
         if "centered" in h:
-            kw["centered"] = _bool(h["centered"], "hierarchy.centered", path)
+            c = h["centered"]
+            if isinstance(c, list):
+                if not all(isinstance(x, str) and x in params for x in c):
+                    raise ExperimentError(path, "hierarchy.centered",
+                                          f"expected true, false or a list of names from hierarchy.params "
+                                          f"{list(params)}; found {c!r}")
+                kw["centered"] = tuple(c)
+            else:
+                kw["centered"] = _bool(c, "hierarchy.centered", path)
         for k in ("pft_scale", "site_scale"):
             if k in h:
                 kw[k] = _float(h[k], f"hierarchy.{k}", path, 0.0, math.inf, open_lo=True)

@@ -51,6 +51,8 @@ import numpy as np
 import numpyro
 import numpyro.distributions as dist
 
+from bayeslsm.infer import names
+
 __all__ = ["Hierarchy", "ZPrior", "predict_site_parameter", "z_prior", "sample_parameters"]
 
 HIERARCHY_MODES = ("partial", "pooled", "unpooled")
@@ -67,7 +69,12 @@ class Hierarchy:
     mode
         ``"partial"`` (global -> PFT -> site partial pooling), ``"pooled"`` or ``"unpooled"``.
     centered
-        Use the centred parametrisation (default False: non-centred).
+        Centred parametrisation: ``True`` for every parameter of ``params``, ``False`` (default) for none
+        (non-centred), or the names of the parameters to centre.  Centre a parameter the data inform
+        strongly at every site (non-centring makes its site deviations a curved ridge), keep a parameter
+        the data barely inform non-centred (centring makes a funnel): Betancourt & Girolami 2015,
+        *Hamiltonian Monte Carlo for hierarchical models*, doi:10.1201/b18502-5; Papaspiliopoulos et al.
+        2007, Statist. Sci. 22:59, doi:10.1214/088342307000000014.
     pft_scale, site_scale
         HalfNormal scales of the between-PFT and between-site spreads, in unconstrained units.
     covariates
@@ -82,7 +89,7 @@ class Hierarchy:
 
     params: tuple[str, ...] = ()
     mode: str = "partial"
-    centered: bool = False
+    centered: bool | tuple[str, ...] = False
     pft_scale: float = 0.5
     site_scale: float = 0.3
     covariates: tuple[str, ...] = ()
@@ -93,6 +100,17 @@ class Hierarchy:
         object.__setattr__(self, "params", tuple(self.params))
         object.__setattr__(self, "covariates", tuple(self.covariates))
         object.__setattr__(self, "pft_only", tuple(self.pft_only))
+        if not isinstance(self.centered, (bool, np.bool_)):
+            if isinstance(self.centered, str) or not all(isinstance(n, str) for n in self.centered):
+                raise ValueError(f"`hierarchy.centered` must be True, False or a list of parameter names; "
+                                 f"got {self.centered!r}")
+            object.__setattr__(self, "centered", tuple(self.centered))
+            for n in self.centered:
+                if n not in self.params:
+                    raise ValueError(f"`hierarchy.centered` parameter {n!r} is not in `hierarchy.params` "
+                                     f"{list(self.params)}")
+        else:
+            object.__setattr__(self, "centered", bool(self.centered))
         for n in self.pft_only:
             if n not in self.params:
                 raise ValueError(f"`hierarchy.pft_only` parameter {n!r} is not in `hierarchy.params` {list(self.params)}")
@@ -106,6 +124,10 @@ class Hierarchy:
             if not (np.isfinite(v) and v > 0):
                 raise ValueError(f"`hierarchy.{n}` must be a positive number; got {v!r}")
 
+
+    def is_centered(self, name: str) -> bool:
+        """Whether parameter ``name`` of the hierarchy uses the centred parametrisation."""
+        return self.centered if isinstance(self.centered, bool) else name in self.centered
 
     def covariate_values(self, ds, sites) -> np.ndarray | None:
         """Raw site covariates, shape (site, covariate), from coordinates or variables of ``ds`` along ``site``.
@@ -263,44 +285,44 @@ def sample_parameters(
                 with numpyro.plate("site", n_site, dim=-1):
                     locs = np.array([zpriors_by_pft[p][name].normal_approx()[0] for p in site_pfts])
                     scales = np.array([zpriors_by_pft[p][name].normal_approx()[1] for p in site_pfts])
-                    z = numpyro.sample(f"_z_{name}", dist.Normal(locs, scales))
+                    z = numpyro.sample(names.latent(name), dist.Normal(locs, scales))
             else:
                 m, s = zpriors_by_pft["__global__"][name].normal_approx()
-                mu = numpyro.sample(f"{name}_mu", dist.Normal(m, s))
+                mu = numpyro.sample(names.hyper(name, "mu"), dist.Normal(m, s))
                 pft_only = name in hierarchy.pft_only
                 if not pft_only:
-                    sd_site = numpyro.sample(f"{name}_sd_site", dist.HalfNormal(hierarchy.site_scale))
+                    sd_site = numpyro.sample(names.hyper(name, "sd_site"), dist.HalfNormal(hierarchy.site_scale))
                 if len(pfts) == 1:
                     # one PFT: the PFT level is not identifiable from the data (a pure prior funnel);
                     # the PFT mean is the global mean.
                     z_pft = jnp.reshape(mu, (1,))
                 else:
-                    sd_pft = numpyro.sample(f"{name}_sd_pft", dist.HalfNormal(hierarchy.pft_scale))
+                    sd_pft = numpyro.sample(names.hyper(name, "sd_pft"), dist.HalfNormal(hierarchy.pft_scale))
                     with numpyro.plate("pft", len(pfts), dim=-1):
-                        if hierarchy.centered:
-                            z_pft = numpyro.sample(f"_z_{name}_pft", dist.Normal(mu, sd_pft))
+                        if hierarchy.is_centered(name):
+                            z_pft = numpyro.sample(names.latent(names.pft_value(name)), dist.Normal(mu, sd_pft))
                         else:
-                            eps = numpyro.sample(f"_eps_{name}_pft", dist.Normal(0.0, 1.0))
+                            eps = numpyro.sample(names.eps_pft(name), dist.Normal(0.0, 1.0))
                             z_pft = mu + sd_pft * eps
                 loc = z_pft[site_pft_index]
                 if covariates is not None and hierarchy.covariates:
                     X = jnp.asarray(covariates, dtype=float)
-                    coef = numpyro.sample(f"{name}_coef", dist.Normal(0.0, hierarchy.coef_scale)
+                    coef = numpyro.sample(names.coef(name), dist.Normal(0.0, hierarchy.coef_scale)
                                           .expand([X.shape[1]]).to_event(1))
                     loc = loc + X @ coef
                 if pft_only:
                     z = loc
                 else:
                     with numpyro.plate("site", n_site, dim=-1):
-                        if hierarchy.centered:
-                            z = numpyro.sample(f"_z_{name}", dist.Normal(loc, sd_site))
+                        if hierarchy.is_centered(name):
+                            z = numpyro.sample(names.latent(name), dist.Normal(loc, sd_site))
                         else:
-                            eps = numpyro.sample(f"_eps_{name}", dist.Normal(0.0, 1.0))
+                            eps = numpyro.sample(names.eps(name), dist.Normal(0.0, 1.0))
                             z = loc + sd_site * eps
-                numpyro.deterministic(f"{name}_pft", spec.from_unconstrained(z_pft))
+                numpyro.deterministic(names.pft_value(name), spec.from_unconstrained(z_pft))
         else:
             key = site_pfts[0] if len(set(site_pfts)) == 1 else "__global__"
-            z = numpyro.sample(f"_z_{name}", zpriors_by_pft[key][name].distribution())
+            z = numpyro.sample(names.latent(name), zpriors_by_pft[key][name].distribution())
         x = numpyro.deterministic(name, spec.from_unconstrained(z))
         out[name] = x
     return out
@@ -339,7 +361,7 @@ def predict_site_parameter(posterior, cal, name: str, pft: str | None = None,
     if pft not in cal.pfts:
         raise ValueError(f"`pft` must be one of the calibrated PFTs {list(cal.pfts)}; got {pft!r}")
     spec = cal.catalogue.parameters[name]
-    z_pft = np.asarray(spec.to_unconstrained(np.asarray(posterior[f"{name}_pft"].values)))[..., cal.pfts.index(pft)]
+    z_pft = np.asarray(spec.to_unconstrained(np.asarray(posterior[names.pft_value(name)].values)))[..., cal.pfts.index(pft)]
     z = z_pft.reshape(-1)
     if h.covariates:
         covariates = dict(covariates or {})
@@ -348,10 +370,10 @@ def predict_site_parameter(posterior, cal, name: str, pft: str | None = None,
             raise ValueError(f"`covariates` of the new site lack {missing}; the hierarchy regresses on {list(h.covariates)}")
         center, scale = cal.covariate_center, cal.covariate_scale
         x_new = (np.array([covariates[c] for c in h.covariates], dtype=float) - center) / scale
-        coef = np.asarray(posterior[f"{name}_coef"].values).reshape(z.size, -1)
+        coef = np.asarray(posterior[names.coef(name)].values).reshape(z.size, -1)
         z = z + coef @ x_new
     if name in h.pft_only:  # pooled at PFT level only: no site deviation
         return np.asarray(spec.from_unconstrained(z))
-    sd = np.asarray(posterior[f"{name}_sd_site"].values).reshape(-1)
+    sd = np.asarray(posterior[names.hyper(name, "sd_site")].values).reshape(-1)
     z = z + sd * np.random.default_rng(seed).standard_normal(z.size)
     return np.asarray(spec.from_unconstrained(z))

@@ -49,6 +49,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from bayeslsm.infer import names
+
 __all__ = ["predict", "calibration_like", "calibration_covariate_stats", "annual_intervals"]
 
 
@@ -130,26 +132,26 @@ def _param_draws(target, group, take, rng, x_std=None) -> dict[str, np.ndarray]:
             if site in seen:
                 vals[:, i] = _flat(da.sel(site=site), take)
                 continue
-            if h.mode == "unpooled" or f"{name}_pft" not in group.data_vars:
+            if h.mode == "unpooled" or names.pft_value(name) not in group.data_vars:
                 zp = target.zpriors[pft][name]
                 m, s = zp.normal_approx()
                 z = m + s * rng.standard_normal(n)
             else:
-                pft_da = group[f"{name}_pft"]
+                pft_da = group[names.pft_value(name)]
                 if pft in [str(p) for p in pft_da["pft"].values]:
                     z_pft = np.asarray(spec.to_unconstrained(_flat(pft_da.sel(pft=pft), take)))
                 else:
-                    mu = _flat(group[f"{name}_mu"], take)
-                    sd_pft = (_flat(group[f"{name}_sd_pft"], take) if f"{name}_sd_pft" in group.data_vars
+                    mu = _flat(group[names.hyper(name, "mu")], take)
+                    sd_pft = (_flat(group[names.hyper(name, "sd_pft")], take) if names.hyper(name, "sd_pft") in group.data_vars
                               else np.abs(rng.standard_normal(n)) * h.pft_scale)
                     z_pft = mu + sd_pft * rng.standard_normal(n)
                 if getattr(h, "covariates", ()):
-                    coef = _flat(group[f"{name}_coef"], take).reshape(n, -1)
+                    coef = _flat(group[names.coef(name)], take).reshape(n, -1)
                     z_pft = z_pft + coef @ x_std[i]
                 if name in getattr(h, "pft_only", ()):
                     z = z_pft
                 else:
-                    z = z_pft + _flat(group[f"{name}_sd_site"], take) * rng.standard_normal(n)
+                    z = z_pft + _flat(group[names.hyper(name, "sd_site")], take) * rng.standard_normal(n)
             vals[:, i] = np.asarray(spec.from_unconstrained(z))
         out[name] = vals
     return out
@@ -310,7 +312,7 @@ def predict(target, idata, *, group: str = "posterior", draws: int = 400, spinup
         for v in annual:
             rec[f"{v}_annual"] = getattr(out, v) @ ymat_j
         for v in daily:
-            rec[f"{v}_daily"] = getattr(out, v).astype(jnp.float32)
+            rec[names.daily(v)] = getattr(out, v).astype(jnp.float32)
         return rec
 
     fn = jax.jit(jax.vmap(one_draw))
@@ -330,13 +332,13 @@ def predict(target, idata, *, group: str = "posterior", draws: int = 400, spinup
         name = sd.config.name
         tdim = f"{name}_time"
         coords[tdim] = np.asarray(sd.support_time, dtype="datetime64[ns]")
-        data[f"{name}_model"] = (("draw", "site", tdim), rec[f"{name}_model"])
+        data[names.model_var(name)] = (("draw", "site", tdim), rec[names.model_var(name)])
         data[name] = (("draw", "site", tdim), rec[name])
     for v in annual:
         data[f"{v}_annual"] = (("draw", "site", "year"), rec[f"{v}_annual"])
     for v in daily:
         coords["time"] = np.asarray(target.time, dtype="datetime64[ns]")
-        data[f"{v}_daily"] = (("draw", "site", "time"), rec[f"{v}_daily"])
+        data[names.daily(v)] = (("draw", "site", "time"), rec[names.daily(v)])
     data["n_days"] = ("year", ymat.sum(axis=0).astype(int))
     unseen = [s for s in target.sites if s not in calib_sites] if calib_sites else []
     return xr.Dataset(data, coords=coords | {"pft": ("site", list(target.site_pft))},

