@@ -213,3 +213,35 @@ def test_a_killed_run_resumes_to_the_uninterrupted_draws(twin, tmp_path):
     for k in full.samples:
         np.testing.assert_array_equal(resumed.samples[k], full.samples[k], err_msg=k)
     assert not list((tmp_path / "killed").glob("*.tmp"))
+
+
+def test_stuck_chains_are_restarted_from_the_others_during_warmup():
+    """A chain 200 nats below the others (another, worse-fitting mode) is restarted at another chain's
+    state; chains spread as a typical set's log densities are (sd ~ sqrt(dim / 2)) are all kept."""
+    import jax
+    import jax.numpy as jnp
+    from blackjax.mcmc import dynamic_hmc
+
+    from bayeslsm.infer.samplers import _restart_stuck_chains
+
+    rng = np.random.default_rng(0)
+    n, d = 16, 5
+    lp = -100.0 + np.sqrt(d / 2) * rng.standard_normal(n)
+    pos = rng.standard_normal((n, d))
+    st = dynamic_hmc.DynamicHMCState(jnp.asarray(pos), jnp.asarray(lp), jnp.asarray(pos * 2.0),
+                                     jnp.zeros((n,), dtype=int))
+    same, good = _restart_stuck_chains(st, jax.random.PRNGKey(0))
+    assert good.all() and np.array_equal(np.asarray(same.position), pos)
+
+    lp_stuck = lp.copy()
+    lp_stuck[3] -= 200.0
+    st = st._replace(logdensity=jnp.asarray(lp_stuck))
+    new, good = _restart_stuck_chains(st, jax.random.PRNGKey(0))
+    assert not good[3] and good.sum() == n - 1
+    donor = [i for i in range(n) if i != 3 and np.array_equal(np.asarray(new.position)[3], pos[i])]
+    assert len(donor) == 1  # a copy of exactly one other chain's position ...
+    (i,) = donor
+    assert float(new.logdensity[3]) == lp_stuck[i]  # ... with its log density and gradient
+    np.testing.assert_array_equal(np.asarray(new.logdensity_grad)[3], pos[i] * 2.0)
+    keep = [j for j in range(n) if j != 3]
+    np.testing.assert_array_equal(np.asarray(new.position)[keep], pos[keep])  # the others untouched

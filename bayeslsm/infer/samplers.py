@@ -237,6 +237,36 @@ def _atomic_savez(path: Path, arrays: dict, meta: dict) -> None:
             os.remove(tmp)
 
 
+def _restart_stuck_chains(state, key, min_gap: float = 20.0, n_mad: float = 6.0):
+    """During warm-up: chains whose log density lies far below the others' (``median - max(min_gap,
+    n_mad * 1.4826 * MAD)`` nats) are restarted at the state of a randomly chosen other chain.
+
+    Such a chain sits in a mode the others left (a worse fit, e.g. 200 nats down at FR-Pue); kept, it
+    inflates the covariance the whitening is estimated from and never joins the others.  The gap is far
+    outside the spread of log densities over a typical set (sd ~ sqrt(dim / 2)).  Warm-up only: the draws
+    are made from the restarted chains with a fixed kernel, so the target distribution is unchanged.
+    Returns the new state and the mask of chains that were kept.
+    """
+    from blackjax.mcmc import dynamic_hmc
+
+    lp = np.asarray(state.logdensity, dtype=float)
+    n = lp.size
+    finite = np.isfinite(lp)
+    if n < 4 or finite.sum() < n // 2 + 1:
+        return state, np.ones(n, dtype=bool)
+    med = np.median(lp[finite])
+    mad = 1.4826 * np.median(np.abs(lp[finite] - med))
+    good = finite & (lp >= med - max(min_gap, n_mad * mad))
+    if good.all():
+        return state, good
+    donors = np.flatnonzero(good)
+    src = np.arange(n)
+    src[~good] = np.asarray(jax.random.choice(key, donors, shape=((~good).sum(),)))
+    pick = lambda a: jnp.asarray(np.asarray(a)[src])  # noqa: E731
+    return dynamic_hmc.DynamicHMCState(pick(state.position), pick(state.logdensity), pick(state.logdensity_grad),
+                                       state.random_generator_arg), good
+
+
 def _rewhiten(window: np.ndarray, mean, scale, state):
     """New whitening ``x = mean' + scale' @ u'`` from chain positions ``window`` (n, d) in the old ``u``.
 
@@ -429,6 +459,7 @@ class ChEES:
             # dense: re-whiten with the chains' covariance after 1/4 and 1/2 of warm-up (windows of
             # [1/8, 1/4) and [1/4, 1/2)), as Stan's doubling windows re-estimate its metric
             rewhiten_at = tuple(int(f * self.warmup) for f in self.rewhiten_at)
+            restarted = 0
             map_info["init_seconds"] = time.perf_counter() - t_init
             step_c = compiled(state, self.initial_step_size, imm)
             t0 = time.perf_counter()
@@ -441,7 +472,10 @@ class ChEES:
                     n = w.shape[0]
                     imm = jnp.asarray((n / (n + 5.0)) * w.var(axis=0) + 5.0 / (n + 5.0), dtype=mean.dtype)
                 if self.mass_matrix == "dense" and t in rewhiten_at and window:
-                    mean, scale, state = _rewhiten(np.concatenate(window), mean, scale, state)
+                    state, good = _restart_stuck_chains(state, jax.random.fold_in(k_init, t))
+                    restarted += int((~good).sum())
+                    w = np.stack(window)[:, good].reshape(-1, problem.dim)  # stuck chains out of the estimate
+                    mean, scale, state = _rewhiten(w, mean, scale, state)
                     window = []
                     # fresh dual averaging for the new geometry; the trajectory length carries over
                     ad = ad_init(ad.random_generator_arg, ad.step_size)._replace(
@@ -462,6 +496,7 @@ class ChEES:
             n_leap = float(min(np.exp(ad.log_trajectory_length_moving_average - ad.log_step_size_moving_average),
                                self.max_leapfrog_steps))
             map_info["warmup_run_seconds"] = time.perf_counter() - t0
+            map_info["warmup_chains_restarted"] = restarted
             state_arrays = state._asdict()
             done, collected = 0, {}
             warm_wall = time.perf_counter() - t_start
