@@ -311,8 +311,10 @@ class ChEES:
     whitening as Stan regularises its metric (weight n / (n + 5)); the chains' states are mapped to the
     new coordinates and the step-size dual averaging restarts.  On the demo posterior two re-whitenings
     raised the min bulk ESS of 16 x 500 draws from ~200 (``f_fol``, R-hat 1.05) to 450-2 260 over three
-    seeds (R-hat 1.006-1.036); three, with 300 warm-up iterations, to 1 640-3 870 (R-hat 1.004-1.010).  ``mass_matrix="diagonal"`` only rescales the coordinates (second quarter of
-    warm-up), ``None`` keeps the Laplace whitening.  Warm-up and sampling call one compiled transition (the
+    seeds (R-hat 1.006-1.036); three, with 300 warm-up iterations, to 1 640-3 870 (R-hat 1.004-1.010).
+    At each re-whitening, chains stuck far below the others in log density restart from another chain
+    (:func:`_restart_stuck_chains`).  ``mass_matrix="diagonal"`` only rescales the coordinates (second
+    quarter of warm-up), ``None`` keeps the Laplace whitening.  Warm-up and sampling call one compiled transition (the
     whitening is an argument, so re-whitening does not recompile); the chains are split evenly over the
     local CPU devices (``devices``, default one per core: :mod:`bayeslsm.infer.devices`) and each device
     advances its share in one ``vmap``.  Sampling runs in chunks of ``chunk`` draws; with ``checkpoint_dir`` the state is written atomically after warm-up and
@@ -456,8 +458,8 @@ class ChEES:
                 u0, jnp.stack([v for v, _ in vals]), jnp.stack([scale.T @ g for _, g in vals]),
                 jnp.zeros((self.chains,), dtype=int))
             imm = jnp.ones(problem.dim, dtype=mean.dtype)
-            # dense: re-whiten with the chains' covariance after 1/4 and 1/2 of warm-up (windows of
-            # [1/8, 1/4) and [1/4, 1/2)), as Stan's doubling windows re-estimate its metric
+            # dense: re-whiten with the chains' covariance at the fractions `rewhiten_at` of warm-up, each
+            # window running from the previous one (the first from 1/8), as Stan's windows re-estimate its metric
             rewhiten_at = tuple(int(f * self.warmup) for f in self.rewhiten_at)
             restarted = 0
             map_info["init_seconds"] = time.perf_counter() - t_init
