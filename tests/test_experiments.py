@@ -26,7 +26,7 @@ BE_BRA_FILE = "FLX_BE-Bra_PLUMBER_FULLSET_DD_2019_2020_2-3.csv"
 FR_PUE_CAL = ["2003-01-01", "2003-08-31"]  # tiny runs: eight months calibrated, two held out
 FR_PUE_VAL = ["2003-09-01", "2003-10-31"]
 
-SKILL_KEYS = {"rmse", "mean_error", "coverage", "interval_width", "n_obs", "n_draws", "n_draws_nonfinite"}
+SKILL_KEYS = {"rmse", "mean_error", "centred_rmse", "obs_mean", "coverage", "interval_width", "n_obs", "n_draws", "n_draws_nonfinite"}
 
 
 # ------------------------------------------------------------------------------------------------

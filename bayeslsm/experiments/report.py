@@ -43,6 +43,11 @@ def _skill_tables(skill: Mapping) -> list[str]:
              f"noise-free, biased prediction); coverage: fraction of observations inside the central {pct}% "
              f"interval of replicated observations (bias and noise included). Draws: {n.get('posterior')} posterior, "
              f"{n.get('prior')} prior. Sites: {', '.join(skill.get('sites', []))}.")
+    from bayeslsm.experiments.skill import explain_heldout
+
+    why = explain_heldout(dict(skill))
+    if why:
+        L += ["", "#### Posterior against prior on the held-out years", ""] + [f"- {w}" for w in why]
     per_site = {name: e["per_site"] for name, e in streams.items() if "per_site" in e}
     if per_site:
         L += ["", "#### Held-out RMSE per site (prior → posterior)", ""]
