@@ -332,9 +332,12 @@ def demo(args: argparse.Namespace) -> int:
         arg("--resume", action="store_true",
             help="continue an interrupted run in --out from its checkpoint (method chees; same draws as uninterrupted)"),
         arg("--method", choices=("nuts", "chees", "laplace", "svi"), help="sampler (default: the file's [sampler])"),
+        arg("--kernel", choices=("hmc", "nuts"),
+            help="--method chees: draw with jittered HMC (hmc) or, after ChEES's warm-up, with NUTS (nuts; "
+                 "hierarchical posteriors) (default: the file's [sampler] kernel, else hmc)"),
         arg("--allow-out-of-bounds", action="store_true",
             help="warn (instead of failing) on fixed parameters or constant forcing outside their ranges"),
-        arg("--chains", type=_positive_int, metavar="N", help="NUTS chains (default: the file's [sampler])"),
+        arg("--chains", type=_positive_int, metavar="N", help="chains (default: the file's [sampler])"),
         arg("--warmup", type=_positive_int, metavar="N", help="warm-up iterations per chain (default: the file's)"),
         arg("--draws", type=_positive_int, metavar="N", help="draws per chain (default: the file's)"),
         arg("--seed", type=_seed, metavar="N", help="random seed, 0 to 2**32-1 (default: the file's)"),
@@ -358,7 +361,7 @@ def run(args: argparse.Namespace) -> int:
     if args.resume and args.overwrite:
         raise CommandError("--resume continues the outputs in --out that --overwrite would replace: give one of them")
     overrides = {"chains": args.chains, "warmup": args.warmup, "draws": args.draws, "seed": args.seed,
-                 "max_tree_depth": args.max_tree_depth, "method": args.method,
+                 "max_tree_depth": args.max_tree_depth, "method": args.method, "kernel": args.kernel,
                  "sites": args.sites, "calibration": args.calibration, "validation": args.validation,
                  "progress": not args.no_progress}
     try:

@@ -77,7 +77,8 @@ File format
     coef_scale = 0.5                     # Normal prior sd of each regression coefficient (per covariate sd)
 
     [sampler]
-    method = "nuts"                      # "nuts", "laplace" or "svi"
+    method = "nuts"                      # "nuts", "chees", "laplace" or "svi"
+    kernel = "hmc"                       # method "chees": draws by jittered HMC ("hmc") or NUTS ("nuts")
     chains = 4
     warmup = 500
     draws = 500

@@ -57,7 +57,8 @@ def _sample(exp: Experiment, cal, progress: bool, checkpoint_dir=None):
 
         ckpt = None if checkpoint_dir is None else str(checkpoint_dir)
         return cal.sample(ChEES(chains=s.chains, warmup=s.warmup, draws=s.draws, progress=progress,
-                                target_accept=s.target_accept, checkpoint_dir=ckpt),
+                                target_accept=s.target_accept, checkpoint_dir=ckpt, kernel=s.kernel,
+                                nuts_target_accept=s.target_accept, max_doublings=s.max_tree_depth),
                           seed=s.seed, prior_draws=s.prior_draws)
     if s.method == "nuts":
         return cal.nuts(chains=s.chains, warmup=s.warmup, draws=s.draws, dense_mass=s.dense_mass,

@@ -33,7 +33,7 @@ _SKILL_KEYS = ("prob", "draws")
 _METHODS = ("nuts", "chees", "laplace", "svi")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _SITE_RE = re.compile(r"^[A-Z]{2}-[A-Za-z0-9]{3}$")
-_OVERRIDE_KEYS = ("chains", "warmup", "draws", "seed", "method", "max_tree_depth", "sites", "calibration",
+_OVERRIDE_KEYS = ("chains", "warmup", "draws", "seed", "method", "kernel", "max_tree_depth", "sites", "calibration",
                   "validation", "prior_draws", "skill_draws", "steps", "n_cycles", "progress")
 
 
@@ -154,6 +154,7 @@ class SamplerSettings:
     """``[sampler]``: method and its settings."""
 
     method: str = "nuts"
+    kernel: str = "hmc"          # method "chees": draw with jittered HMC ("hmc") or NUTS ("nuts") after its warm-up
     chains: int = 4
     warmup: int = 500
     draws: int = 500
@@ -231,7 +232,7 @@ class Experiment:
         Parameters
         ----------
         overrides
-            Any of ``chains, warmup, draws, seed, method, max_tree_depth, prior_draws, steps`` (sampler),
+            Any of ``chains, warmup, draws, seed, method, kernel, max_tree_depth, prior_draws, steps`` (sampler),
             ``skill_draws``,
             ``sites`` (a list of site ids to keep, or an int: the first n included sites),
             ``calibration`` and ``validation`` (``[start, end]``; ``validation=None`` drops the held-out
@@ -250,7 +251,7 @@ class Experiment:
             raise ExperimentError(self.path, "overrides", f"unknown override(s) {unknown}; expected some of "
                                                           f"{list(_OVERRIDE_KEYS)}")
         exp = self
-        samp = {k: overrides[k] for k in ("chains", "warmup", "draws", "seed", "method", "max_tree_depth",
+        samp = {k: overrides[k] for k in ("chains", "warmup", "draws", "seed", "method", "kernel", "max_tree_depth",
                                           "prior_draws", "steps")
                 if overrides.get(k) is not None}
         if samp:
@@ -400,6 +401,8 @@ def _sampler(d: Mapping, path) -> SamplerSettings:
     kw = {}
     if "method" in d:
         kw["method"] = _str(d["method"], f"{k}.method", path, _METHODS)
+    if "kernel" in d:
+        kw["kernel"] = _str(d["kernel"], f"{k}.kernel", path, ("hmc", "nuts"))
     for name, minimum in (("chains", 1), ("warmup", 1), ("draws", 1), ("max_tree_depth", 1), ("steps", 1),
                           ("prior_draws", 0), ("seed", 0)):
         if name in d:
