@@ -14,7 +14,7 @@ Printed per stream and period: RMSE of the predictive mean, mean error and cover
 interval of replicated observations, prior and posterior, pooled over the left-out sites and per site.
 
     BAYESLSM_DATA_DIR=../shared/data .venv/bin/python benchmarks/leave_sites_out.py \
-        --method chees --chains 16 --warmup 400 --draws 400 --out benchmarks/results/leave_sites_out_$(date +%F).json
+        --method chees --kernel nuts --chains 16 --warmup 400 --draws 250 --out benchmarks/results/leave_sites_out_$(date +%F).json
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ def main(argv=None):
     ap.add_argument("--experiment", default=str(ROOT / "models/experiments/pft-hierarchy.toml"))
     ap.add_argument("--left-out", nargs="+", default=LEFT_OUT)
     ap.add_argument("--method", choices=["nuts", "chees"], default=None, help="default: the file's [sampler]")
+    ap.add_argument("--kernel", choices=["hmc", "nuts"], default=None, help="method chees: draws by HMC or NUTS")
     ap.add_argument("--chains", type=int, default=None)
     ap.add_argument("--warmup", type=int, default=None)
     ap.add_argument("--draws", type=int, default=None)
@@ -48,7 +49,7 @@ def main(argv=None):
     from bayeslsm.experiments.build import _sample
     from bayeslsm.experiments.skill import heldout_skill
 
-    overrides = {k: v for k, v in {"method": args.method, "chains": args.chains, "warmup": args.warmup,
+    overrides = {k: v for k, v in {"method": args.method, "kernel": args.kernel, "chains": args.chains, "warmup": args.warmup,
                                    "draws": args.draws}.items() if v is not None}
     exp = load_experiment(args.experiment).with_overrides(overrides)
     with warnings.catch_warnings():
@@ -64,7 +65,7 @@ def main(argv=None):
     train = [s for s in sites if s not in args.left_out]
     s = exp.sampler
     print(f"load average {os.getloadavg()}; {exp.name}: calibrate on {len(train)} sites, leave out "
-          f"{args.left_out}; {s.method} {s.chains} x ({s.warmup} + {s.draws})", flush=True)
+          f"{args.left_out}; {s.method} ({s.kernel}) {s.chains} x ({s.warmup} + {s.draws})", flush=True)
 
     t0 = time.perf_counter()
     cal = build_calibration(exp, forcing.sel(site=train), obs.sel(site=train))

@@ -62,6 +62,7 @@ def main(argv=None):
     ap.add_argument("--warmup", type=int)
     ap.add_argument("--draws", type=int)
     ap.add_argument("--method", choices=["nuts", "chees"])
+    ap.add_argument("--kernel", choices=["hmc", "nuts"])
     ap.add_argument("--reuse", nargs="*", default=[], metavar="VARIANT=DIR",
                     help="take these variants from finished `bayeslsm run` folders")
     args = ap.parse_args(argv)
@@ -80,7 +81,7 @@ def main(argv=None):
             res = None
         else:
             overrides = {k: v for k, v in {"chains": args.chains, "warmup": args.warmup, "draws": args.draws,
-                                           "method": args.method}.items() if v is not None}
+                                           "method": args.method, "kernel": args.kernel}.items() if v is not None}
             res = run_experiment(e, folder, overrides, overwrite=True, preflight=False)
         wall, cpu = time.perf_counter() - t0, sum(os.times()[:2]) - c0
         idata = az.from_netcdf(folder / "posterior.nc")

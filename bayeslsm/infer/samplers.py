@@ -566,6 +566,9 @@ class ChEES:
                                          imm, jnp.asarray(1.0, dtype=mean.dtype), mean, scale)
                     da = da_update(da, jnp.mean(jnp.where(info.is_divergent, 0.0, info.acceptance_rate)))
                     warm_grads += int(np.sum(info.num_integration_steps))
+                    if self.progress and (t + 1) % 10 == 0:
+                        print(f"[chees] NUTS step-size warm-up {t + 1}/{self.nuts_warmup}, mean leapfrog steps "
+                              f"{float(np.mean(info.num_integration_steps)):.0f}", flush=True)
                 if self.nuts_warmup:
                     step_size = float(da_final(da))
                 map_info["chees_step_size"] = float(np.exp(ad.log_step_size_moving_average))
