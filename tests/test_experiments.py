@@ -134,6 +134,7 @@ def test_small_valid_file_loads(tmp_path):
          "parameters.fixed_by_pft.clspan.XYZ", "unknown PFT"),
         ("[sampler]", '[hierarchy]\nparams = ["g_max"]\n[sampler]', "hierarchy.params", "not in parameters.free"),
         ("chains = 1", 'chains = 1\nmethod = "mcmc"', "sampler.method", "expected one of"),
+        ("chains = 1", 'chains = 1\nkernel = "mala"', "sampler.kernel", "expected one of"),
         ("chains = 1", "chains = 0", "sampler.chains", ">= 1"),
         (f'file = "{FR_PUE_FILE}"', 'file = "no_such_file.csv"', "sites[0].file", "neither a registered data file"),
         ('id = "FR-Pue"', 'id = "FR-Pue"\naltitude = 270', "sites[0]", "unknown key(s) ['altitude']"),
@@ -406,7 +407,8 @@ def test_pft_hierarchy_tiny_run(tmp_path, data_dir):
     from bayeslsm.experiments import run_experiment
 
     res = _run_quietly(run_experiment, "pft-hierarchy", tmp_path, preflight=False, overrides={
-        "chains": 1, "warmup": 20, "draws": 20, "prior_draws": 20, "skill_draws": 20, "n_cycles": 1,
+        "method": "nuts", "chains": 1, "warmup": 20, "draws": 20, "prior_draws": 20, "skill_draws": 20,
+        "n_cycles": 1,
         "max_tree_depth": 5,  # bounds the cost of an unadapted sampler (a test of the pipeline, not of NUTS)
         # MF (FluxDataKit), DBF (ICOS with ERA gap filling) and GRA (ICOS, no 2020 precipitation)
         "sites": ["BE-Bra", "IT-BFt", "FR-Tou"],

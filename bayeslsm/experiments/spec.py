@@ -27,7 +27,7 @@ _SITE_KEYS = ("id", "file", "era_file", "pft", "lat", "diurnal_range", "constant
 _STREAM_EXTRA_KEYS = ("resample",)
 _PARAMETER_KEYS = ("free", "fixed", "fixed_by_pft")
 _HIERARCHY_KEYS = ("params", "mode", "centered", "pft_scale", "site_scale", "pft_only", "covariates", "coef_scale")
-_SAMPLER_KEYS = ("method", "chains", "warmup", "draws", "dense_mass", "target_accept", "max_tree_depth", "seed",
+_SAMPLER_KEYS = ("method", "kernel", "chains", "warmup", "draws", "dense_mass", "target_accept", "max_tree_depth", "seed",
                  "steps", "learning_rate", "prior_draws")
 _SKILL_KEYS = ("prob", "draws")
 _METHODS = ("nuts", "chees", "laplace", "svi")
