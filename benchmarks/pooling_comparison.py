@@ -50,8 +50,9 @@ def held_out(skill, stream="GPP"):
     """Validation RMSE and coverage over all validated sites (``skill.json`` pools them)."""
     v = skill["streams"][stream]["validation"]
     return {"rmse": v["posterior"]["rmse"], "prior_rmse": v["prior"]["rmse"], "coverage": v["posterior"]["coverage"],
-            "n": v["posterior"]["n_obs"], "sites": len(skill["streams"][stream]["per_site"])
-            - len(skill.get("sites_not_validated", []))}
+            "n": v["posterior"]["n_obs"],
+            "sites": sum(1 for e in skill["streams"][stream]["per_site"].values()
+                         if e["validation"]["posterior"]["rmse"] is not None)}
 
 
 def main(argv=None):
