@@ -442,11 +442,11 @@ class ChEES:
         # (mass_matrix="dense") reuses the compiled transition
         # chains split evenly over host devices (one per core, bayeslsm.infer.devices): each device
         # advances its share of the chains in one vmapped batch; chains never communicate in a transition
-        def one_chain(kc, sc, step_size, imm, n_leap, mean_, scale_):
-            def logd_u(u):
-                return problem.logdensity(mean_ + scale_ @ u)
+        def whitened(mean_, scale_):
+            return lambda u: problem.logdensity(mean_ + scale_ @ u)
 
-            return kernel(kc, sc, logd_u, step_size, imm, (n_leap,))
+        def one_chain(kc, sc, step_size, imm, n_leap, mean_, scale_):
+            return kernel(kc, sc, whitened(mean_, scale_), step_size, imm, (n_leap,))
 
         def one_chain_nuts(kc, sc, step_size, imm, n_leap, mean_, scale_):
             # NUTS (kernel="nuts") in the same whitened coordinates; the state keeps the dynamic-HMC form
@@ -454,26 +454,18 @@ class ChEES:
             from blackjax.mcmc import hmc as _hmc
             from blackjax.mcmc import nuts as _nuts
 
-            def logd_u(u):
-                return problem.logdensity(mean_ + scale_ @ u)
-
             new, info = _nuts.build_kernel()(kc, _hmc.HMCState(sc.position, sc.logdensity, sc.logdensity_grad),
-                                             logd_u, step_size, imm, self.max_doublings)
+                                             whitened(mean_, scale_), step_size, imm, self.max_doublings)
             return (dynamic_hmc.DynamicHMCState(new.position, new.logdensity, new.logdensity_grad,
                                                 sc.random_generator_arg),
                     _NUTSInfo(info.is_divergent, info.num_integration_steps, info.energy, info.acceptance_rate))
 
-        in_axes = (True, True, False, False, False, False, False)
-        sharded = sharded_vmap(one_chain, n_devices(self.chains, self.devices), in_axes)
-        sharded_nuts = sharded_vmap(one_chain_nuts, n_devices(self.chains, self.devices), in_axes)
+        def batched(one):
+            sharded = sharded_vmap(one, n_devices(self.chains, self.devices),
+                                   (True, True, False, False, False, False, False))
+            return jax.jit(lambda st, k, *args: sharded(jax.random.split(k, self.chains), st, *args))
 
-        @jax.jit
-        def transition(st, k, step_size, imm, n_leap, mean_, scale_):
-            return sharded(jax.random.split(k, self.chains), st, step_size, imm, n_leap, mean_, scale_)
-
-        @jax.jit
-        def transition_nuts(st, k, step_size, imm, n_leap, mean_, scale_):
-            return sharded_nuts(jax.random.split(k, self.chains), st, step_size, imm, n_leap, mean_, scale_)
+        transition, transition_nuts = batched(one_chain), batched(one_chain_nuts)
 
         def compiled(st, step_size, imm, nuts=False):
             nonlocal compile_s
