@@ -13,11 +13,13 @@ from bayeslsm.infer import Hierarchy, names
 STREAMS = [{"name": "NEE", "support": "daily", "error": {"kind": "gaussian", "sigma": 0.01}}]
 
 
-def _cal(centered):
+def _cal(centered, pft_centered=None, pfts=None):
     sites = ["s0", "s1", "s2"]
     forcing = xr.concat([weather_generator(years=1, lat=40.0 + 5 * i, seed=i, site=s) for i, s in enumerate(sites)],
                         dim="site").assign_coords(site=sites)
-    h = Hierarchy(params=("LUE", "tauV"), centered=centered)
+    if pfts is not None:
+        forcing = forcing.assign_coords(pft=("site", list(pfts)))
+    h = Hierarchy(params=("LUE", "tauV"), centered=centered, pft_centered=pft_centered)
     return Calibration("vsem", forcing, None, STREAMS, free=["LUE", "tauV"], hierarchy=h)
 
 
@@ -33,11 +35,31 @@ def test_each_parameter_gets_the_parametrisation_asked_for(centered, want_centre
         assert names.hyper(p, "sd_site") in sites and names.hyper(p, "mu") in sites
 
 
+@pytest.mark.parametrize("centered, pft_centered, site_c, pft_c", [
+    (True, None, ("LUE", "tauV"), ("LUE", "tauV")),      # pft_centered follows centered
+    (False, None, (), ()),
+    (True, False, ("LUE", "tauV"), ()),                  # centred sites, non-centred PFT level
+    (True, ["tauV"], ("LUE", "tauV"), ("tauV",)),
+    (False, True, (), ("LUE", "tauV")),
+])
+def test_pft_level_centring_is_set_apart_from_the_site_level(centered, pft_centered, site_c, pft_c):
+    # two PFTs among three sites, so the PFT level exists (one PFT drops it)
+    cal = _cal(centered, pft_centered, pfts=["DBF", "ENF", "DBF"])
+    sites = {lab.split("[")[0] for lab in cal.problem().labels}
+    for p in ("LUE", "tauV"):
+        assert (names.latent(p) in sites) == (p in site_c) and (names.eps(p) in sites) == (p not in site_c)
+        centred_pft = names.latent(names.pft_value(p)) in sites
+        assert centred_pft == (p in pft_c) and (names.eps_pft(p) in sites) == (p not in pft_c)
+        assert names.hyper(p, "sd_pft") in sites
+
+
 @pytest.mark.parametrize("centered, match", [(("Av",), "'Av' is not in `hierarchy.params`"),
                                              ("LUE", "True, False or a list of parameter names")])
 def test_bad_centring_is_named(centered, match):
     with pytest.raises(ValueError, match=match):
         Hierarchy(params=("LUE", "tauV"), centered=centered)
+    with pytest.raises(ValueError, match=match):
+        Hierarchy(params=("LUE", "tauV"), pft_centered=centered)
 
 
 def test_experiment_file_centring_is_validated(tmp_path):
@@ -51,4 +73,9 @@ def test_experiment_file_centring_is_validated(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text("\n".join(lines) + "\n")
     with pytest.raises(ExperimentError, match="hierarchy.centered"):
+        load_experiment(bad)
+    lines = [ln if not ln.strip().startswith("centered") else 'centered = true\npft_centered = "clma"'
+             for ln in text.splitlines()]
+    bad.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ExperimentError, match="hierarchy.pft_centered"):
         load_experiment(bad)

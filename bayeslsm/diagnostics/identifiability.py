@@ -27,7 +27,7 @@ For each eigen-direction ``v`` the **data share** of its curvature is
 ``1 - v^T H_prior v / lambda`` (``H_prior``: the Hessian of the prior part of the potential). A
 direction is *sloppy* when the data share is below ``min_data_share`` (0.5: the prior, not the data,
 sets the width) or ``lambda / lambda_max < rel_tol`` (1e-6: near-singular). Each sloppy direction lists
-the coordinates with ``|v_i| >= 0.3`` and advice:
+the coordinates with ``|v_i| >= 0.3`` (the three largest when none is) and advice:
 
 * a site-level deviation of a hierarchical parameter (``_eps_name``) -> pool ``name`` at the PFT level
   (``hierarchy.pft_only``) or leave it out of the hierarchy;
@@ -211,7 +211,8 @@ def preflight(cal, *, max_iter: int = 200, seed: int = 0, min_data_share: float 
     min_data_share, rel_tol
         Sloppiness thresholds (module docstring).
     weight_tol
-        Smallest ``|v_i|`` listed in a sloppy direction's combination.
+        Smallest ``|v_i|`` listed in a sloppy direction's combination (a direction with none that large
+        lists its three largest).
 
     Returns
     -------
@@ -308,7 +309,9 @@ def preflight(cal, *, max_iter: int = 200, seed: int = 0, min_data_share: float 
             continue
         v = V[:, k] * (np.sign(V[np.argmax(np.abs(V[:, k])), k]) or 1.0)
         big = np.argsort(-np.abs(v))
-        combo = {labels[i]: float(round(v[i], 3)) for i in big if abs(v[i]) >= weight_tol}
+        # a diffuse direction (no coordinate reaches weight_tol) still names its three largest ones
+        keep = [i for i in big if abs(v[i]) >= weight_tol] or list(big[:3])
+        combo = {labels[i]: float(round(v[i], 3)) for i in keep}
         sloppy.append({"eigenvalue": float(lam[k]), "sd": float(1 / np.sqrt(lam[k])) if lam[k] > 0 else None,
                        "data_share": float(share[k]), "combination": combo,
                        "advice": _advice(cal, list(combo), tr)})

@@ -177,6 +177,10 @@ def _markdown(idata, summary, checks, streams, figures, skipped, with_truth, tit
                  + (f" (centred: {', '.join(hier['centered'])}; others non-centred)"
                     if isinstance(hier.get("centered"), list)
                     else " (centred)" if hier.get("centered") else " (non-centred)")
+                 + (f"; PFT level centred: {', '.join(hier['pft_centered']) or 'none'}"
+                    if isinstance(hier.get("pft_centered"), list)
+                    else f"; PFT level {'centred' if hier['pft_centered'] else 'non-centred'}"
+                    if isinstance(hier.get("pft_centered"), bool) else "")
                  + (f"; site values regressed on covariates {', '.join(hier['covariates'])}"
                     if hier.get("covariates") else ""))
     if attrs.get("spinup"):

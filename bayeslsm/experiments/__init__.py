@@ -68,6 +68,7 @@ File format
     params = ["ceff"]
     mode = "partial"                     # "partial", "pooled" or "unpooled"
     centered = false                     # true, false, or the names of `params` to centre
+    pft_centered = ["clma"]              # the PFT level alone (default: as `centered`); same forms
     pft_scale = 0.5
     site_scale = 0.3
     pft_only = ["clma"]                  # of `params`: pooled at PFT level only (one value per PFT)

@@ -26,7 +26,7 @@ _READER_KEYS = ("qc_threshold", "qc_missing", "partitioning", "le_column")
 _SITE_KEYS = ("id", "file", "era_file", "pft", "lat", "diurnal_range", "constant_forcing", "exclude") + _READER_KEYS
 _STREAM_EXTRA_KEYS = ("resample",)
 _PARAMETER_KEYS = ("free", "fixed", "fixed_by_pft")
-_HIERARCHY_KEYS = ("params", "mode", "centered", "pft_scale", "site_scale", "pft_only", "covariates", "coef_scale")
+_HIERARCHY_KEYS = ("params", "mode", "centered", "pft_centered", "pft_scale", "site_scale", "pft_only", "covariates", "coef_scale")
 _SAMPLER_KEYS = ("method", "kernel", "chains", "warmup", "draws", "dense_mass", "target_accept", "max_tree_depth", "seed",
                  "steps", "learning_rate", "prior_draws")
 _SKILL_KEYS = ("prob", "draws")
@@ -758,16 +758,18 @@ def _load(path: Path, text: str, allow_out_of_bounds: bool = False) -> Experimen
         kw = {"params": tuple(params)}
         if "mode" in h:
             kw["mode"] = _str(h["mode"], "hierarchy.mode", path, ("partial", "pooled", "unpooled"))
-        if "centered" in h:
-            c = h["centered"]
+        for key in ("centered", "pft_centered"):
+            if key not in h:
+                continue
+            c = h[key]
             if isinstance(c, list):
                 if not all(isinstance(x, str) and x in params for x in c):
-                    raise ExperimentError(path, "hierarchy.centered",
+                    raise ExperimentError(path, f"hierarchy.{key}",
                                           f"expected true, false or a list of names from hierarchy.params "
                                           f"{list(params)}; found {c!r}")
-                kw["centered"] = tuple(c)
+                kw[key] = tuple(c)
             else:
-                kw["centered"] = _bool(c, "hierarchy.centered", path)
+                kw[key] = _bool(c, f"hierarchy.{key}", path)
         for k in ("pft_scale", "site_scale"):
             if k in h:
                 kw[k] = _float(h[k], f"hierarchy.{k}", path, 0.0, math.inf, open_lo=True)

@@ -75,6 +75,13 @@ class Hierarchy:
         the data barely inform non-centred (centring makes a funnel): Betancourt & Girolami 2015,
         *Hamiltonian Monte Carlo for hierarchical models*, doi:10.1201/b18502-5; Papaspiliopoulos et al.
         2007, Statist. Sci. 22:59, doi:10.1214/088342307000000014.
+    pft_centered
+        Centring of the PFT level alone, in the same forms as ``centered``; ``None`` (default) follows
+        ``centered``.  The two levels are informed differently: a year of daily fluxes informs every site
+        value strongly (centre the site level), while a PFT value is informed only through a few sites
+        around it and its spread ``sd_pft`` may be near zero, where the centred form is a funnel
+        (non-centre the PFT level).  ``centered=True, pft_centered=["clma"]`` centres the site level of
+        every parameter and the PFT level of ``clma`` only.
     pft_scale, site_scale
         HalfNormal scales of the between-PFT and between-site spreads, in unconstrained units.
     covariates
@@ -90,6 +97,7 @@ class Hierarchy:
     params: tuple[str, ...] = ()
     mode: str = "partial"
     centered: bool | tuple[str, ...] = False
+    pft_centered: bool | tuple[str, ...] | None = None
     pft_scale: float = 0.5
     site_scale: float = 0.3
     covariates: tuple[str, ...] = ()
@@ -100,17 +108,9 @@ class Hierarchy:
         object.__setattr__(self, "params", tuple(self.params))
         object.__setattr__(self, "covariates", tuple(self.covariates))
         object.__setattr__(self, "pft_only", tuple(self.pft_only))
-        if not isinstance(self.centered, (bool, np.bool_)):
-            if isinstance(self.centered, str) or not all(isinstance(n, str) for n in self.centered):
-                raise ValueError(f"`hierarchy.centered` must be True, False or a list of parameter names; "
-                                 f"got {self.centered!r}")
-            object.__setattr__(self, "centered", tuple(self.centered))
-            for n in self.centered:
-                if n not in self.params:
-                    raise ValueError(f"`hierarchy.centered` parameter {n!r} is not in `hierarchy.params` "
-                                     f"{list(self.params)}")
-        else:
-            object.__setattr__(self, "centered", bool(self.centered))
+        object.__setattr__(self, "centered", self._centring("centered", self.centered))
+        if self.pft_centered is not None:
+            object.__setattr__(self, "pft_centered", self._centring("pft_centered", self.pft_centered))
         for n in self.pft_only:
             if n not in self.params:
                 raise ValueError(f"`hierarchy.pft_only` parameter {n!r} is not in `hierarchy.params` {list(self.params)}")
@@ -125,9 +125,26 @@ class Hierarchy:
                 raise ValueError(f"`hierarchy.{n}` must be a positive number; got {v!r}")
 
 
+    def _centring(self, field: str, value) -> bool | tuple[str, ...]:
+        if isinstance(value, (bool, np.bool_)):
+            return bool(value)
+        if isinstance(value, str) or not all(isinstance(n, str) for n in value):
+            raise ValueError(f"`hierarchy.{field}` must be True, False or a list of parameter names; got {value!r}")
+        value = tuple(value)
+        for n in value:
+            if n not in self.params:
+                raise ValueError(f"`hierarchy.{field}` parameter {n!r} is not in `hierarchy.params` "
+                                 f"{list(self.params)}")
+        return value
+
     def is_centered(self, name: str) -> bool:
-        """Whether parameter ``name`` of the hierarchy uses the centred parametrisation."""
+        """Whether the site level of parameter ``name`` uses the centred parametrisation."""
         return self.centered if isinstance(self.centered, bool) else name in self.centered
+
+    def is_pft_centered(self, name: str) -> bool:
+        """Whether the PFT level of parameter ``name`` uses the centred parametrisation."""
+        c = self.centered if self.pft_centered is None else self.pft_centered
+        return c if isinstance(c, bool) else name in c
 
     def covariate_values(self, ds, sites) -> np.ndarray | None:
         """Raw site covariates, shape (site, covariate), from coordinates or variables of ``ds`` along ``site``.
@@ -299,7 +316,7 @@ def sample_parameters(
                 else:
                     sd_pft = numpyro.sample(names.hyper(name, "sd_pft"), dist.HalfNormal(hierarchy.pft_scale))
                     with numpyro.plate("pft", len(pfts), dim=-1):
-                        if hierarchy.is_centered(name):
+                        if hierarchy.is_pft_centered(name):
                             z_pft = numpyro.sample(names.latent(names.pft_value(name)), dist.Normal(mu, sd_pft))
                         else:
                             eps = numpyro.sample(names.eps_pft(name), dist.Normal(0.0, 1.0))

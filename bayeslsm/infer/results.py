@@ -351,6 +351,7 @@ def build_inference_data(cal, samples, extra, settings, k_pred, k_prior, batch=2
         "free_parameters": json.dumps(list(cal.free)),
         "hierarchy": json.dumps({"params": list(cal.hierarchy.params), "mode": cal.hierarchy.mode,
                                  "centered": cal.hierarchy.centered,
+                                 "pft_centered": getattr(cal.hierarchy, "pft_centered", None),
                                  "covariates": list(getattr(cal.hierarchy, "covariates", ())),
                                  "coef_scale": getattr(cal.hierarchy, "coef_scale", None)}),
         "streams": json.dumps([sd.config.name for sd in cal.streams]),
