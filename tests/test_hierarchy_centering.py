@@ -79,3 +79,12 @@ def test_experiment_file_centring_is_validated(tmp_path):
     bad.write_text("\n".join(lines) + "\n")
     with pytest.raises(ExperimentError, match="hierarchy.pft_centered"):
         load_experiment(bad)
+
+
+def test_preflight_advice_names_a_barely_informed_centred_pft_value():
+    from bayeslsm.diagnostics.identifiability import _advice
+
+    cal = _cal(True, True, pfts=["DBF", "ENF", "DBF"])
+    label = f"{names.latent(names.pft_value('LUE'))}[ENF]"
+    advice = _advice(cal, [label], None)
+    assert "LUE at ENF" in advice and "pft_centered" in advice and advice != "no advice"

@@ -176,6 +176,11 @@ def _advice(cal, names: list[str], trace) -> str:
         parsed = site_names.parse(core)
         if parsed.role == "eps" and parsed.param in specs:
             tips.append(f"pool {parsed.param} at the PFT level (hierarchy.pft_only) or take it out of the hierarchy")
+        elif parsed.role == "latent_pft" and parsed.param in specs:
+            pft = lab.split("[", 1)[1].rstrip("]") if "[" in lab else "a PFT"
+            tips.append(f"{parsed.param} at {pft}: its PFT value is barely informed; give it an informative PFT "
+                        f"prior, fix it for that PFT (fixed_by_pft) or non-centre its PFT level "
+                        f"(hierarchy.pft_centered)")
         elif parsed.role in ("eps", "eps_pft", "sd_site", "sd_pft", "mu"):
             tips.append(f"{core}: a hierarchy level the data barely inform; simplify the hierarchy or tighten its prior")
         elif core in bias_err or any(core.startswith(b) for b in bias_err):
