@@ -421,3 +421,43 @@ def test_check_sampling_names_a_stuck_chain():
     ok = check_sampling(_mode_idata(0.0), warn=False)
     assert abs(ok.max_rhat - 1.0) < 0.02
     assert not [m for m in ok.messages if "chains disagree" in m]
+
+
+def _slow_idata(n_var=6, step_size=0.5, n_steps=6.0):
+    """Chains that each wander slowly (random walks with different offsets in every variable: no single
+    outlier chain) and ChEES settings in the posterior attributes."""
+    rng = np.random.default_rng(3)
+    n_chain, n_draw = 4, 200
+    post = {f"v{i}": (("chain", "draw"), np.cumsum(rng.normal(size=(n_chain, n_draw)), axis=1)
+                      + 5.0 * rng.normal(size=(n_chain, 1))) for i in range(n_var)}
+    ss = xr.Dataset({"diverging": (("chain", "draw"), np.zeros((n_chain, n_draw), bool)),
+                     "tree_depth": (("chain", "draw"), np.full((n_chain, n_draw), 3)),
+                     "energy": (("chain", "draw"), rng.normal(size=(n_chain, n_draw)))})
+    posterior = xr.Dataset(post, attrs={"sampler": json.dumps({"method": "chees", "kernel": "hmc",
+                                                               "step_size": step_size,
+                                                               "num_leapfrog_steps": n_steps})})
+    return az.InferenceData(posterior=posterior, sample_stats=ss)
+
+
+def test_check_sampling_tells_slow_mixing_everywhere_from_one_stuck_chain():
+    rep = check_sampling(_slow_idata(), warn=False)
+    (msg,) = [m for m in rep.messages if "chains disagree" in m]
+    assert "6 of 6 variables" in msg and "Not one stuck chain" in msg and "sits apart" not in msg
+    # one stuck chain among well-mixed ones keeps the original message (test above)
+    (one,) = [m for m in check_sampling(_mode_idata(-220.0), warn=False).messages if "chains disagree" in m]
+    assert "sits apart" in one
+
+
+@pytest.mark.parametrize("step_size, n_steps, short", [(0.05, 1.6, True), (0.0071, 4.9, True), (0.43, 5.4, False),
+                                                       (0.1, 4.99, True)])
+def test_check_sampling_flags_a_crawling_chees_trajectory(step_size, n_steps, short):
+    # threshold CHEES_SHORT_TRAJECTORY = 0.5 whitened units; 0.1 x 4.99 = 0.499 is just under it
+    from bayeslsm.diagnostics.checks import CHEES_SHORT_TRAJECTORY
+
+    length = step_size * n_steps
+    assert (length < CHEES_SHORT_TRAJECTORY) == short
+    msgs = [m for m in check_sampling(_slow_idata(step_size=step_size, n_steps=n_steps), warn=False).messages
+            if "ChEES adapted trajectories" in m]
+    assert bool(msgs) == (length < CHEES_SHORT_TRAJECTORY)
+    if msgs:
+        assert f"{length:.2g} whitened units" in msgs[0]
