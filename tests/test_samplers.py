@@ -275,3 +275,63 @@ def test_stuck_chains_are_restarted_from_the_others_during_warmup():
     np.testing.assert_array_equal(np.asarray(new.logdensity_grad)[3], pos[i] * 2.0)
     keep = [j for j in range(n) if j != 3]
     np.testing.assert_array_equal(np.asarray(new.position)[keep], pos[keep])  # the others untouched
+
+
+def _kinked_problem():
+    """x ~ N(0, 1) with a ramp penalty 10 * max(x - 5e-5, 0): MAP at 0, curvature there exactly 1, and a
+    kink 5e-5 away, inside a finite-difference step of 1e-4 (the land surface models' clips act so)."""
+    import jax.numpy as jnp
+    import numpyro
+    import numpyro.distributions as dist
+
+    from bayeslsm.infer.problem import Problem
+
+    def model():
+        x = numpyro.sample("x", dist.Normal(0.0, 1.0))
+        numpyro.factor("ramp", -10.0 * jnp.maximum(x - 5e-5, 0.0))
+
+    return Problem(model)
+
+
+def test_laplace_hessian_is_exact_where_finite_differences_straddle_a_kink():
+    problem = _kinked_problem()
+    exact = laplace_fit(problem, hessian="autodiff")
+    assert abs(float(exact.mean[0])) < 1e-4  # the MAP, below the kink
+    # the exact curvature is 1 (unit Normal), so the Laplace sd is 1; tolerance: L-BFGS's gtol 1e-6
+    np.testing.assert_allclose(float(exact.scale[0, 0]) ** 2, 1.0, rtol=1e-4)
+    fd = laplace_fit(problem, hessian="fd", fd_step=1e-4)
+    # the difference quotient measures the ramp's gradient jump: H ~ (10 + ...) / 2e-4 ~ 5e4, an sd ~ 0.005
+    assert float(fd.scale[0, 0]) ** 2 < 1e-3
+    # "auto" (the default) sees the two difference quotients disagree and takes the exact Hessian
+    np.testing.assert_allclose(float(laplace_fit(problem, hessian="auto").scale[0, 0]) ** 2, 1.0, rtol=1e-4)
+    with pytest.raises(ValueError, match="`hessian` must be 'auto', 'autodiff' or 'fd'"):
+        laplace_fit(problem, hessian="exact")
+
+
+def test_laplace_hessian_equals_finite_differences_on_a_smooth_posterior(twin):
+    """On the smooth VSEM twin the two Hessians agree (central differences: error O(fd_step^2) ~ 1e-8
+    relative, plus L-BFGS noise; 1e-5 relative on the covariance is far above both)."""
+    cal, _ = twin
+    problem = cal.problem()
+    a, f = laplace_fit(problem, hessian="autodiff"), laplace_fit(problem, hessian="fd")
+    cov = lambda s: np.asarray(s) @ np.asarray(s).T  # noqa: E731
+    np.testing.assert_allclose(cov(a.scale), cov(f.scale), rtol=1e-5, atol=1e-10)
+    assert a.n_clipped == f.n_clipped
+    from bayeslsm.infer.samplers import _fd_is_smooth, _hessian
+
+    x = np.asarray(f.mean, dtype=float)
+    fun = lambda z: tuple(-np.asarray(v, dtype=float) for v in problem.jitted_value_and_grad(z))  # noqa: E731
+    assert _fd_is_smooth(_hessian(problem, x, fun, "fd", 1e-4), _hessian(problem, x, fun, "fd", 1.25e-5))
+
+
+def test_laplace_starts_far_below_the_map_are_pulled_in():
+    from bayeslsm.infer.samplers import _start_floor
+
+    assert _start_floor(None, 10) == -np.inf and _start_floor(float("nan"), 10) == -np.inf
+    # dim / 2 + max(20, 6 sqrt(dim / 2)): 2 + 20 for dim 4; 50 + 42.4 for dim 100 (chi-square / 2: mean 50,
+    # sd 7.07, so six sd)
+    assert _start_floor(-10.0, 4) == pytest.approx(-32.0)
+    assert _start_floor(0.0, 100) == pytest.approx(-(50.0 + 6.0 * np.sqrt(50.0)))
+    rng = np.random.default_rng(1)
+    drops = 0.5 * (rng.standard_normal((10_000, 100)) ** 2).sum(axis=1)
+    assert (drops > -_start_floor(0.0, 100)).mean() < 1e-3  # a Gaussian's own Laplace draws are almost never pulled in

@@ -148,22 +148,72 @@ class LaplaceFit(NamedTuple):
     converged: bool
 
 
+def _hessian(problem: Problem, x: np.ndarray, fun, method: str, fd_step: float, batch: int = 16) -> np.ndarray:
+    """Hessian of the negative log density at ``x``: ``method="autodiff"`` (forward-over-reverse
+    Hessian-vector products, ``batch`` columns per call of one compiled function) or ``"fd"`` (central
+    differences of the gradient ``fun`` with step ``fd_step``)."""
+    d = x.size
+    if method == "fd":
+        cols = []
+        for j in range(d):
+            e = np.zeros(d)
+            e[j] = fd_step
+            cols.append((fun(x + e)[1] - fun(x - e)[1]) / (2 * fd_step))
+        return np.stack(cols, axis=1)
+    dtype = problem.x0.dtype
+    grad = jax.grad(problem.logdensity)
+    xj = jnp.asarray(x, dtype=dtype)
+    b = min(batch, d)
+    hvp = jax.jit(jax.vmap(lambda v: jax.jvp(grad, (xj,), (v,))[1]))
+    eye = np.eye(d)
+    cols = []
+    for j0 in range(0, d, b):
+        block = np.zeros((b, d))
+        n = min(b, d - j0)
+        block[:n] = eye[j0:j0 + n]
+        cols.append(-np.asarray(hvp(jnp.asarray(block, dtype=dtype)), dtype=float)[:n])
+    return np.concatenate(cols, axis=0).T
+
+
+def _fd_is_smooth(h1: np.ndarray, h2: np.ndarray, tol: float = 1e-3) -> bool:
+    """Two central-difference Hessians (steps ``h`` and ``h / 8``) agree and are symmetric to ``tol``
+    (relative Frobenius norm): no kink of the gradient within the steps, so the difference quotient is
+    the curvature (its error O(h^2) would be ~1e-8 relative on a smooth log density)."""
+    n1 = np.linalg.norm(h1)
+    if not (np.all(np.isfinite(h1)) and np.all(np.isfinite(h2))) or n1 == 0.0:
+        return False
+    return bool(np.linalg.norm(h1 - h2) <= tol * n1 and np.linalg.norm(h1 - h1.T) <= tol * n1)
+
+
 def laplace_fit(problem: Problem, maxiter: int = 1000, gtol: float = 1e-6, fd_step: float = 1e-4,
-                min_eigenvalue: float = 1e-2) -> LaplaceFit:
+                min_eigenvalue: float = 1e-2, hessian: str = "auto") -> LaplaceFit:
     """MAP by L-BFGS on the unconstrained log density, and the Gaussian of its Hessian there.
 
     The MAP comes from SciPy's L-BFGS-B (Byrd et al. 1995, doi:10.1137/0916069) on one jitted
     value-and-gradient of the log density (a single compilation, then ~1 ms per iteration).  The Hessian
-    ``H`` of the negative log density at the MAP is the central finite difference of that gradient
-    (step ``fd_step`` in unconstrained units, truncation error O(fd_step^2)), symmetrised; it gives the
-    covariance ``H^-1`` of the Laplace approximation (Gelman et al. 2013, *Bayesian Data Analysis*, 3rd ed.,
-    sect. 4.1).  Eigenvalues of ``H`` below ``min_eigenvalue`` (flat, non-convex or funnel directions, where
-    the MAP says little) are raised to it, i.e. the approximation is at most ``1 / sqrt(min_eigenvalue)``
-    wide along them; ``scale = V diag(lambda^-1/2)`` from ``H = V diag(lambda) V^T``.  If the optimiser ends
-    on a non-finite or worse point, the start (``problem.x0``) is used.
+    ``H`` of the negative log density at the MAP is either exact (``hessian="autodiff"``:
+    forward-over-reverse Hessian-vector products, ``jax.jvp`` of ``jax.grad``, with the unit vectors, 16
+    per call of one compiled function) or central finite differences of the gradient (``hessian="fd"``,
+    step ``fd_step`` in unconstrained units, no second compilation).  The land surface models are
+    piecewise smooth (clipped water stress, phenology switches, daily kinks), and a finite difference that
+    straddles a kink measures the gradient's jump, not the curvature: on the 29-site ``pft-hierarchy``
+    experiment steps of 1e-3 .. 1e-5 gave Hessians 1.2-41 times the exact one (relative Frobenius error)
+    with large negative eigenvalues, a whitening whose curvature reached 9e5 in places and held ChEES's
+    step size at ~1e-3 for its first 100 warm-up iterations; the exact Hessian there is positive definite
+    (smallest eigenvalue 0.91) and costs ~8 s including its compilation.  The default ``"auto"`` takes the
+    finite differences at ``fd_step`` and ``fd_step / 8`` and keeps them where they agree and are symmetric
+    to 1e-3 (:func:`_fd_is_smooth`; the demo posterior, ~1 s), else the exact Hessian.  ``H`` is symmetrised; it
+    gives the covariance ``H^-1`` of the Laplace approximation (Gelman et al. 2013, *Bayesian Data
+    Analysis*, 3rd ed., sect. 4.1).  Eigenvalues of ``H`` below ``min_eigenvalue`` (flat, non-convex or
+    funnel directions, where the MAP says little) are raised to it, i.e. the approximation is at most
+    ``1 / sqrt(min_eigenvalue)`` wide along them; ``scale = V diag(lambda^-1/2)`` from
+    ``H = V diag(lambda) V^T``.  If the optimiser ends on a non-finite or worse point, the start
+    (``problem.x0``) is used.
     """
     from scipy.optimize import minimize
 
+    if hessian not in ("auto", "autodiff", "fd"):
+        raise ValueError(f"`hessian` must be 'auto', 'autodiff' or 'fd'; got {hessian!r}")
     vg = problem.jitted_value_and_grad
     dtype = problem.x0.dtype
 
@@ -179,12 +229,15 @@ def laplace_fit(problem: Problem, maxiter: int = 1000, gtol: float = 1e-6, fd_st
     f0 = fun(x0)[0]
     x = res.x if (np.all(np.isfinite(res.x)) and res.fun <= f0) else x0
     d = x.size
-    cols = []
-    for j in range(d):
-        e = np.zeros(d)
-        e[j] = fd_step
-        cols.append((fun(x + e)[1] - fun(x - e)[1]) / (2 * fd_step))
-    h = np.stack(cols, axis=1)
+    if hessian == "auto":
+        h = _hessian(problem, x, fun, "fd", fd_step)
+        if not _fd_is_smooth(h, _hessian(problem, x, fun, "fd", fd_step / 8.0)):
+            ha = _hessian(problem, x, fun, "autodiff", fd_step)
+            h = ha if np.all(np.isfinite(ha)) else h
+    else:
+        h = _hessian(problem, x, fun, hessian, fd_step)
+        if hessian == "autodiff" and not np.all(np.isfinite(h)):
+            h = _hessian(problem, x, fun, "fd", fd_step)
     h = 0.5 * (h + h.T)
     lam, vec = np.linalg.eigh(h)
     ok = np.isfinite(lam) & (lam > min_eigenvalue)
@@ -235,6 +288,21 @@ def _atomic_savez(path: Path, arrays: dict, meta: dict) -> None:
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def _start_floor(lp_map, dim: int) -> float:
+    """Lowest log density accepted for a Laplace start: ``lp_map - (dim / 2 + max(20, 6 sqrt(dim / 2)))``.
+
+    For a Gaussian posterior a draw ``u ~ N(0, I)`` of its Laplace approximation lies ``|u|^2 / 2`` below the
+    MAP (chi-square / 2: mean ``dim / 2``, sd ``sqrt(dim / 2)``), so a start further down says that the
+    approximation is wrong in that direction (a clipped Hessian eigenvalue, a sloppy direction), not that
+    the chain is in the typical set.  Measured on the 29-site ``pft-hierarchy`` experiment (2 clipped
+    eigenvalues): starts at -7e9 .. -5e8 against a MAP of -6.3e4 held ChEES's step size at 5e-4 through all
+    of warm-up.  ``-inf`` (no check) without a MAP (``init="prior"``).
+    """
+    if lp_map is None or not np.isfinite(lp_map):
+        return -np.inf
+    return float(lp_map) - (dim / 2.0 + max(20.0, 6.0 * np.sqrt(dim / 2.0)))
 
 
 def _restart_stuck_chains(state, key, min_gap: float = 20.0, n_mad: float = 6.0):
@@ -311,7 +379,9 @@ class ChEES:
     """ChEES-HMC with ``chains`` chains advanced together (one ``vmap``-ed gradient per leapfrog step).
 
     The chains start from draws of a Laplace approximation at the MAP (:func:`laplace_fit`) and sample in
-    its whitened coordinates ``u`` (``x = mean + scale @ u``): a dense mass matrix from the Hessian.  During
+    its whitened coordinates ``u`` (``x = mean + scale @ u``): a dense mass matrix from the Hessian; a draw
+    whose log density is non-finite or implausibly far below the MAP's (:func:`_start_floor`) is pulled
+    towards the MAP (``u`` halved up to five times, then the MAP itself; counted in ``init_pulled_in``).  During
     warm-up BlackJAX's ChEES update (``blackjax.adaptation.chees_adaptation.base``) tunes, across chains,
     the step size (dual averaging towards ``target_accept``) and the jittered trajectory length (ChEES
     criterion, Adam with ``learning_rate``).  The Laplace Hessian describes the posterior only at the MAP;
@@ -477,16 +547,21 @@ class ChEES:
             return f
 
         if saved is None:
-            # ---- initial positions: N(0, init_scale^2) in whitened units, pulled in where non-finite ----
+            # ---- initial positions: N(0, init_scale^2) in whitened units, pulled in where implausible ----
             t_init = time.perf_counter()
             u0 = self.init_scale * jax.random.normal(k_init, (self.chains, problem.dim), dtype=mean.dtype)
             # one point at a time through the log density compiled for the MAP search (no new compilation)
             lp_one = problem.jitted_logdensity
-            for shrink in (0.1, 0.0):
-                bad = ~np.isfinite([float(lp_one(mean + scale @ u)) for u in u0])
+            floor = _start_floor(map_info.get("map_logdensity"), problem.dim)
+            pulled = np.zeros(self.chains, dtype=bool)
+            for shrink in (0.5, 0.5, 0.5, 0.5, 0.5, 0.0):
+                lp0 = np.array([float(lp_one(mean + scale @ u)) for u in u0])
+                bad = ~np.isfinite(lp0) | (lp0 < floor)
                 if not bad.any():
                     break
+                pulled |= bad
                 u0 = jnp.where(jnp.asarray(bad)[:, None], shrink * u0, u0)
+            map_info["init_pulled_in"] = int(pulled.sum())
 
             # ---- warm-up: ChEES adaptation (BlackJAX's update), diagonal mass from the first half --------
             from blackjax.adaptation.chees_adaptation import base as chees_base
