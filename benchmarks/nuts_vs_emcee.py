@@ -327,6 +327,8 @@ def main(argv=None) -> dict:
                         help="NUTS on B (4 chains); DRAWS 0 skips it")
     parser.add_argument("--hier-chees", type=int, nargs=3, default=[32, 400, 600], metavar=("CHAINS", "WARMUP", "DRAWS"))
     parser.add_argument("--skip-demo", action="store_true", help="only the hierarchical twin")
+    parser.add_argument("--hier-kernel", choices=("hmc", "nuts"), default="hmc",
+                        help="ChEES on B: jittered HMC draws (hmc) or, after ChEES's warm-up, NUTS draws (nuts)")
     args = parser.parse_args(argv)
 
     import arviz as az
@@ -362,7 +364,9 @@ def main(argv=None) -> dict:
                                  centered=("LUE",), lai=True)
         nw, nd = args.hier_nuts
         cc, cw, cd = args.hier_chees
-        smps = [(f"ChEES {cc} ch x ({cw}+{cd}), Laplace start", ChEES(chains=cc, warmup=cw, draws=cd))]
+        kern = args.hier_kernel
+        label = f"ChEES {cc} ch x ({cw}+{cd}), Laplace start" + (", NUTS draws" if kern == "nuts" else "")
+        smps = [(label, ChEES(chains=cc, warmup=cw, draws=cd, kernel=kern))]
         if nd > 0:
             smps.insert(0, (f"NUTS 4 ch x ({nw}+{nd}), diag mass",
                             NUTS(chains=4, warmup=nw, draws=nd, target_accept=0.9, progress=False)))
