@@ -317,11 +317,11 @@ def test_laplace_hessian_equals_finite_differences_on_a_smooth_posterior(twin):
     cov = lambda s: np.asarray(s) @ np.asarray(s).T  # noqa: E731
     np.testing.assert_allclose(cov(a.scale), cov(f.scale), rtol=1e-5, atol=1e-10)
     assert a.n_clipped == f.n_clipped
-    from bayeslsm.infer.samplers import _fd_is_smooth, _hessian
+    from bayeslsm.infer.samplers import _fd_hessian, _fd_is_smooth
 
     x = np.asarray(f.mean, dtype=float)
     fun = lambda z: tuple(-np.asarray(v, dtype=float) for v in problem.jitted_value_and_grad(z))  # noqa: E731
-    assert _fd_is_smooth(_hessian(problem, x, fun, "fd", 1e-4), _hessian(problem, x, fun, "fd", 1.25e-5))
+    assert _fd_is_smooth(_fd_hessian(fun, x, 1e-4), _fd_hessian(fun, x, 1.25e-5))
 
 
 def test_laplace_starts_far_below_the_map_are_pulled_in():

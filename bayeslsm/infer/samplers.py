@@ -148,31 +148,23 @@ class LaplaceFit(NamedTuple):
     converged: bool
 
 
-def _hessian(problem: Problem, x: np.ndarray, fun, method: str, fd_step: float, batch: int = 16) -> np.ndarray:
-    """Hessian of the negative log density at ``x``: ``method="autodiff"`` (forward-over-reverse
-    Hessian-vector products, ``batch`` columns per call of one compiled function) or ``"fd"`` (central
-    differences of the gradient ``fun`` with step ``fd_step``)."""
-    d = x.size
-    if method == "fd":
-        cols = []
-        for j in range(d):
-            e = np.zeros(d)
-            e[j] = fd_step
-            cols.append((fun(x + e)[1] - fun(x - e)[1]) / (2 * fd_step))
-        return np.stack(cols, axis=1)
-    dtype = problem.x0.dtype
+def _fd_hessian(fun, x: np.ndarray, step: float) -> np.ndarray:
+    """Central differences (step ``step``) of the gradient ``fun(x)[1]`` of the negative log density."""
+    eye = np.eye(x.size) * step
+    return np.stack([(fun(x + e)[1] - fun(x - e)[1]) / (2 * step) for e in eye], axis=1)
+
+
+def _autodiff_hessian(problem: Problem, x: np.ndarray, batch: int = 16) -> np.ndarray:
+    """Exact Hessian of the negative log density at ``x``: forward-over-reverse Hessian-vector products
+    with the unit vectors, ``batch`` of them per call of one compiled function."""
+    d, dtype = x.size, problem.x0.dtype
     grad = jax.grad(problem.logdensity)
     xj = jnp.asarray(x, dtype=dtype)
-    b = min(batch, d)
     hvp = jax.jit(jax.vmap(lambda v: jax.jvp(grad, (xj,), (v,))[1]))
-    eye = np.eye(d)
-    cols = []
-    for j0 in range(0, d, b):
-        block = np.zeros((b, d))
-        n = min(b, d - j0)
-        block[:n] = eye[j0:j0 + n]
-        cols.append(-np.asarray(hvp(jnp.asarray(block, dtype=dtype)), dtype=float)[:n])
-    return np.concatenate(cols, axis=0).T
+    b = min(batch, d)
+    eye = np.vstack([np.eye(d), np.zeros((-d % b, d))])  # padded to whole batches: one compiled shape
+    rows = [np.asarray(hvp(jnp.asarray(eye[j:j + b], dtype=dtype)), dtype=float) for j in range(0, d, b)]
+    return -np.concatenate(rows, axis=0)[:d].T
 
 
 def _fd_is_smooth(h1: np.ndarray, h2: np.ndarray, tol: float = 1e-3) -> bool:
@@ -229,15 +221,17 @@ def laplace_fit(problem: Problem, maxiter: int = 1000, gtol: float = 1e-6, fd_st
     f0 = fun(x0)[0]
     x = res.x if (np.all(np.isfinite(res.x)) and res.fun <= f0) else x0
     d = x.size
-    if hessian == "auto":
-        h = _hessian(problem, x, fun, "fd", fd_step)
-        if not _fd_is_smooth(h, _hessian(problem, x, fun, "fd", fd_step / 8.0)):
-            ha = _hessian(problem, x, fun, "autodiff", fd_step)
-            h = ha if np.all(np.isfinite(ha)) else h
-    else:
-        h = _hessian(problem, x, fun, hessian, fd_step)
-        if hessian == "autodiff" and not np.all(np.isfinite(h)):
-            h = _hessian(problem, x, fun, "fd", fd_step)
+    h = None
+    if hessian != "autodiff":
+        h = _fd_hessian(fun, x, fd_step)
+        if hessian == "auto" and _fd_is_smooth(h, _fd_hessian(fun, x, fd_step / 8.0)):
+            hessian = "fd"
+    if hessian != "fd":
+        ha = _autodiff_hessian(problem, x)
+        if np.all(np.isfinite(ha)):
+            h = ha
+        elif h is None:  # "autodiff" failed (non-finite): fall back to finite differences
+            h = _fd_hessian(fun, x, fd_step)
     h = 0.5 * (h + h.T)
     lam, vec = np.linalg.eigh(h)
     ok = np.isfinite(lam) & (lam > min_eigenvalue)
@@ -297,8 +291,8 @@ def _start_floor(lp_map, dim: int) -> float:
     MAP (chi-square / 2: mean ``dim / 2``, sd ``sqrt(dim / 2)``), so a start further down says that the
     approximation is wrong in that direction (a clipped Hessian eigenvalue, a sloppy direction), not that
     the chain is in the typical set.  Measured on the 29-site ``pft-hierarchy`` experiment (2 clipped
-    eigenvalues): starts at -7e9 .. -5e8 against a MAP of -6.3e4 held ChEES's step size at 5e-4 through all
-    of warm-up.  ``-inf`` (no check) without a MAP (``init="prior"``).
+    eigenvalues of its finite-difference Hessian): starts at -7e9 .. -5e8 against a MAP of -6.3e4, and
+    ChEES's step size at ~5e-4 early in warm-up.  ``-inf`` (no check) without a MAP (``init="prior"``).
     """
     if lp_map is None or not np.isfinite(lp_map):
         return -np.inf
@@ -553,14 +547,16 @@ class ChEES:
             # one point at a time through the log density compiled for the MAP search (no new compilation)
             lp_one = problem.jitted_logdensity
             floor = _start_floor(map_info.get("map_logdensity"), problem.dim)
+            lp0 = np.array([float(lp_one(mean + scale @ u)) for u in u0])
             pulled = np.zeros(self.chains, dtype=bool)
             for shrink in (0.5, 0.5, 0.5, 0.5, 0.5, 0.0):
-                lp0 = np.array([float(lp_one(mean + scale @ u)) for u in u0])
                 bad = ~np.isfinite(lp0) | (lp0 < floor)
                 if not bad.any():
                     break
                 pulled |= bad
                 u0 = jnp.where(jnp.asarray(bad)[:, None], shrink * u0, u0)
+                for i in np.flatnonzero(bad):  # only the starts that moved
+                    lp0[i] = float(lp_one(mean + scale @ u0[i]))
             map_info["init_pulled_in"] = int(pulled.sum())
 
             # ---- warm-up: ChEES adaptation (BlackJAX's update), diagonal mass from the first half --------
