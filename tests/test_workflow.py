@@ -223,6 +223,27 @@ def test_predict_seen_and_unseen_sites_and_annual_sums():
         predict(target, idata, group="prior")
 
 
+def test_both_predictive_paths_replicate_with_the_per_point_uncertainty():
+    """Replicated observations follow the likelihood's error model in the calibration's predictive pass and in
+    ``predict``: with ``use_obs_uncertainty = "only"`` the noise sd is the data's ``unc`` (4 and 0.5 by halves of
+    the year).  Before one observation path, the predictive pass dropped ``unc`` (and raised for "only")."""
+    from bayeslsm.infer.predict import predict
+
+    f = _forcing(n_days=360)
+    unc = np.where(np.arange(360) < 180, 4.0, 0.5)
+    obs = xr.Dataset({"NEE": ("time", np.zeros(360)), "NEE_unc": ("time", unc)}, coords={"time": f.time})
+    stream = {"name": "NEE", "uncertainty": "NEE_unc", "error": {"kind": "gaussian", "use_obs_uncertainty": "only"}}
+    cal = Calibration("vsem", f, obs, [stream], free=["LUE"])
+    prior = cal.prior_predictive(draws=8, seed=3)
+    noise_pp = (prior.prior_predictive["NEE"] - prior.prior_predictive["NEE_model"]).values.reshape(-1, 360)
+    pred = predict(cal, prior, group="prior", draws=8, annual=())
+    noise_pr = (pred["NEE"] - pred["NEE_model"]).values.reshape(-1, 360)
+    for noise in (noise_pp, noise_pr):
+        # 8 draws x 180 points per half: the sample sd is within 4 standard errors (1/sqrt(2 n) = 1.9 %) of unc
+        for half, sd in ((slice(0, 180), 4.0), (slice(180, 360), 0.5)):
+            assert abs(noise[:, half].std() / sd - 1.0) < 4 / np.sqrt(2 * 8 * 180)
+
+
 # ------------------------------------------------------------------------------------------------
 # command line
 

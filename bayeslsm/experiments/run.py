@@ -16,6 +16,7 @@ from bayeslsm.experiments.prepare import PreparedData, prepare_data
 from bayeslsm.experiments.report import write_experiment_report
 from bayeslsm.experiments.skill import heldout_skill
 from bayeslsm.experiments.spec import Experiment, ExperimentError, load_experiment
+from bayeslsm.infer import names
 
 
 def _run_info(exp: Experiment, data: PreparedData) -> dict:
@@ -49,8 +50,8 @@ def _annual(pred, prob: float) -> dict:
 
     out = {}
     for key in pred.data_vars:
-        if str(key).endswith("_annual"):
-            var = str(key)[: -len("_annual")]
+        var = names.annual_variable(str(key))
+        if var is not None:
             out[var] = annual_intervals(pred, var, prob).to_dict(orient="records")
     return out
 
@@ -61,7 +62,7 @@ def _save_prediction(pred, path: Path) -> Path:
 
     ds = pred.copy()
     for k in ds.data_vars:
-        if ds[k].dtype == "float64" and "draw" in ds[k].dims and not str(k).endswith("_annual"):
+        if ds[k].dtype == "float64" and "draw" in ds[k].dims and names.annual_variable(str(k)) is None:
             ds[k] = ds[k].astype("float32")
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     os.close(fd)

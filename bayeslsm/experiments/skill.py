@@ -8,6 +8,7 @@ import numpy as np
 
 from bayeslsm.experiments.build import build_calibration
 from bayeslsm.experiments.spec import Experiment
+from bayeslsm.infer import names
 
 
 def _metrics(y: np.ndarray, model: np.ndarray, rep: np.ndarray, prob: float) -> dict:
@@ -107,13 +108,13 @@ def heldout_skill(exp: Experiment, idata, forcing, obs, *, n_cal_days: int, seed
             mask = np.isfinite(sd.obs) & sel_t[None, :]
             si, ti = np.nonzero(mask)
             y = sd.obs[si, ti]
-            entry[pname] = {g: _metrics(y, rec[g][f"{name}_model"][:, si, ti], rec[g][name][:, si, ti], prob)
+            entry[pname] = {g: _metrics(y, rec[g][names.model_var(name)][:, si, ti], rec[g][name][:, si, ti], prob)
                             for g in groups}
             if cal.n_site > 1:
                 for k, site in enumerate(cal.sites):
                     m = si == k
                     per_site.setdefault(site, {})[pname] = {
-                        g: _metrics(y[m], rec[g][f"{name}_model"][:, si[m], ti[m]], rec[g][name][:, si[m], ti[m]],
+                        g: _metrics(y[m], rec[g][names.model_var(name)][:, si[m], ti[m]], rec[g][name][:, si[m], ti[m]],
                                     prob) for g in groups}
         if per_site:
             entry["per_site"] = per_site

@@ -365,11 +365,18 @@ class Calibration:
         init = jax.vmap(lambda d: self.model.initial_state(d))(init_vals)
         return params, init
 
-    def _forward_impl(self, params, init, forcing):
+    def _forward_impl(self, params, init, forcing, spinup_days: int | None = None):
+        """Spin up and simulate every site (vmapped): the one forward pass of the model and of prediction.
+
+        ``spinup_days = k`` spins up on the first ``k`` days of ``forcing`` only, then simulates all of it
+        (:func:`bayeslsm.infer.predict.predict`); ``None`` spins up on the whole forcing.
+        """
         model, method, n, remat = self.model, self.spinup_method, self.n_cycles, self.remat
+        k = None if spinup_days is None else int(spinup_days)
 
         def one(p, f, i):
-            i = spinup(model, p, f, i, method=method, n_cycles=n)
+            window = f if k is None else jax.tree_util.tree_map(lambda x: x[:k], f)
+            i = spinup(model, p, window, i, method=method, n_cycles=n)
             return simulate(model, p, f, i, remat=remat)
 
         params, init, forcing = self._constrain_sites((params, init, forcing))
@@ -399,6 +406,24 @@ class Calibration:
         outputs = self._forward_impl(params, init, self.forcing if forcing is None else forcing)
         if self.edc is not None:
             numpyro.factor("edc", self.edc.log_potential(params, init, outputs))
+        self.observe_streams(outputs, obs, record=record, ll_obs=ll_obs)
+
+    def observe_streams(self, outputs, obs: Mapping[str, Any] | None = None, *, record: bool = False,
+                        ll_obs: Mapping[str, Any] | None = None) -> dict[str, tuple]:
+        """Observation operators, bias and error models of every stream on model ``outputs``: NumPyro sites.
+
+        The one observation path of the calibration model (:meth:`numpyro_model`), its predictive passes
+        and :func:`~bayeslsm.infer.predict.predict`.  For each stream: the operator maps the daily output
+        onto the stream's support, the bias and error parameters are sampled (``{stream}_...`` sites) and
+        the stream site ``{stream}`` is observed (``obs[stream] = (y, mask, unc)``) or, without
+        observations, sampled with the per-point uncertainty of the stream's data where it has one, i.e.
+        replicated data follow the same error model as the likelihood.  ``record=True`` records
+        the daily output, the noise-free biased prediction and (against ``ll_obs``) pointwise
+        log-likelihoods as deterministic sites.
+
+        Returns stream name -> (observed or replicated values, noise-free biased prediction).
+        """
+        out = {}
         for sd in self.streams:
             cfg = sd.config
             daily = getattr(outputs, cfg.variable)
@@ -408,18 +433,21 @@ class Calibration:
             if obs is not None and cfg.name in obs:
                 y, mask, unc = obs[cfg.name]
             else:
-                y, mask, unc = None, None, None
-            observe(cfg.name, pred, y, mask, cfg.bias, cfg.error, bias_params, err_params, sd.doy,
-                    unc=unc, lag=sd.lag)
+                y, mask, unc = None, None, None if sd.unc is None else jnp.asarray(sd.unc)
+            lag = None if sd.lag is None else jnp.asarray(sd.lag)
+            value = observe(cfg.name, pred, y, mask, cfg.bias, cfg.error, bias_params, err_params, sd.doy,
+                            unc=unc, lag=lag)
+            biased = cfg.bias.apply(pred, bias_params, sd.doy)
+            out[cfg.name] = (value, biased)
             if record:
                 numpyro.deterministic(names.daily(cfg.variable), daily)
-                biased = cfg.bias.apply(pred, bias_params, sd.doy)
                 numpyro.deterministic(names.stream_model(cfg.name), biased)
                 if ll_obs is not None and cfg.name in ll_obs:
                     ly, lmask, lunc = ll_obs[cfg.name]
                     ll = pointwise_log_likelihood(pred, ly, lmask, cfg.bias, cfg.error, bias_params, err_params,
-                                                  sd.doy, unc=lunc, lag=sd.lag)
+                                                  sd.doy, unc=lunc, lag=lag)
                     numpyro.deterministic(names.stream_loglik(cfg.name), ll)
+        return out
 
     def observed_arrays(self) -> dict[str, tuple]:
         """Stream name -> (obs with gaps filled by 0, mask, uncertainty or None) as JAX arrays."""

@@ -121,6 +121,16 @@ def model_var(stream: str) -> str:
     return f"{stream}_model"
 
 
+def annual(variable: str) -> str:
+    """Annual sums of daily model output ``variable`` (:func:`bayeslsm.infer.predict.predict`)."""
+    return f"{variable}_annual"
+
+
+def annual_variable(name: str) -> str | None:
+    """The model output an annual-sum variable (:func:`annual`) belongs to, or ``None`` for any other name."""
+    return name[: -len("_annual")] if name.endswith("_annual") else None
+
+
 def daily(variable: str) -> str:
     """Recorded daily trajectory of model output ``variable``."""
     return f"{variable}_daily"

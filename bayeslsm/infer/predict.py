@@ -250,11 +250,6 @@ def predict(target, idata, *, group: str = "posterior", draws: int = 400, spinup
     import numpyro
     import xarray as xr
 
-    from bayeslsm.lsm.core import simulate
-    from bayeslsm.lsm.spinup import spinup
-    from bayeslsm.obs.likelihood import observe
-    from bayeslsm.obs.operators import apply_operator
-
     if group not in idata.groups():
         raise KeyError(f"`idata` has no {group!r} group; groups are {list(idata.groups())}")
     n_time = target.time.size
@@ -276,41 +271,20 @@ def predict(target, idata, *, group: str = "posterior", draws: int = 400, spinup
     years, ymat = _year_matrix(target.time)
     ymat_j = jnp.asarray(ymat)
 
-    model, method, n_cyc = target.model, target.spinup_method, target.n_cycles
     k = None if spinup_days is None else int(spinup_days)
 
-    def forward(params, init, forcing):
-        def one(p, f, i):
-            window = f if k is None else jax.tree_util.tree_map(lambda x: x[:k], f)
-            i = spinup(model, p, window, i, method=method, n_cycles=n_cyc)
-            return simulate(model, p, f, i)
-
-        return jax.vmap(one)(params, forcing, init)
-
-    streams = target.streams
-
     def one_draw(vals, sub, key):
+        # the calibration model's own forward pass and observation path (Calibration._forward_impl,
+        # Calibration.observe_streams), with the draws of the bias / error parameters substituted
         params, init = target._param_values(vals)
-        out = forward(params, init, target.forcing)
-        preds = [apply_operator(sd.index, getattr(out, sd.config.variable)) for sd in streams]
-
-        def obs_model():
-            res = {}
-            for sd, pred in zip(streams, preds):
-                cfg = sd.config
-                bp = cfg.bias.sample(cfg.name, n_site=target.n_site)
-                ep = cfg.error.sample(cfg.name)
-                unc = None if sd.unc is None else jnp.asarray(sd.unc)
-                lag = None if sd.lag is None else jnp.asarray(sd.lag)
-                res[f"{cfg.name}_model"] = cfg.bias.apply(pred, bp, sd.doy)
-                res[cfg.name] = observe(cfg.name, pred, None, None, cfg.bias, cfg.error, bp, ep, sd.doy,
-                                        unc=unc, lag=lag)
-            return res
-
-        m = numpyro.handlers.seed(numpyro.handlers.substitute(obs_model, data=sub), key)
-        rec = m()
+        out = target._forward_impl(params, init, target.forcing, spinup_days=k)
+        observed = numpyro.handlers.seed(numpyro.handlers.substitute(target.observe_streams, data=sub), key)(out)
+        rec = {}
+        for name, (replicated, biased) in observed.items():
+            rec[names.model_var(name)] = biased
+            rec[name] = replicated
         for v in annual:
-            rec[f"{v}_annual"] = getattr(out, v) @ ymat_j
+            rec[names.annual(v)] = getattr(out, v) @ ymat_j
         for v in daily:
             rec[names.daily(v)] = getattr(out, v).astype(jnp.float32)
         return rec
@@ -328,14 +302,14 @@ def predict(target, idata, *, group: str = "posterior", draws: int = 400, spinup
     rec = {kk: np.concatenate(v, axis=0) for kk, v in parts.items()}
 
     data, coords = {}, {"draw": np.arange(n), "site": list(target.sites), "year": years}
-    for sd in streams:
+    for sd in target.streams:
         name = sd.config.name
         tdim = f"{name}_time"
         coords[tdim] = np.asarray(sd.support_time, dtype="datetime64[ns]")
         data[names.model_var(name)] = (("draw", "site", tdim), rec[names.model_var(name)])
         data[name] = (("draw", "site", tdim), rec[name])
     for v in annual:
-        data[f"{v}_annual"] = (("draw", "site", "year"), rec[f"{v}_annual"])
+        data[names.annual(v)] = (("draw", "site", "year"), rec[names.annual(v)])
     for v in daily:
         coords["time"] = np.asarray(target.time, dtype="datetime64[ns]")
         data[names.daily(v)] = (("draw", "site", "time"), rec[names.daily(v)])
@@ -357,9 +331,10 @@ def annual_intervals(pred, var: str = "NEE", prob: float = 0.9):
     """
     import pandas as pd
 
-    key = f"{var}_annual"
+    key = names.annual(var)
     if key not in pred:
-        raise KeyError(f"prediction has no {key!r}; annual sums are {[k for k in pred.data_vars if k.endswith('_annual')]}")
+        raise KeyError(f"prediction has no {key!r}; annual sums are "
+                       f"{[k for k in pred.data_vars if names.annual_variable(str(k))]}")
     if not 0 < prob < 1:
         raise ValueError(f"`prob` must be in (0, 1); got {prob}")
     a = pred[key].values
