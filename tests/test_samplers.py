@@ -335,3 +335,40 @@ def test_laplace_starts_far_below_the_map_are_pulled_in():
     rng = np.random.default_rng(1)
     drops = 0.5 * (rng.standard_normal((10_000, 100)) ** 2).sum(axis=1)
     assert (drops > -_start_floor(0.0, 100)).mean() < 1e-3  # a Gaussian's own Laplace draws are almost never pulled in
+
+
+def test_collapsed_centred_level_gets_a_non_centred_laplace_start():
+    """A centred hierarchy over a parameter the data do not see (tauS: GPP does not depend on it) has a
+    degenerate MAP (``tauS_sd_site -> 0``, density unbounded); the start is then made non-centred, where the
+    MAP of ``log sd`` under HalfNormal(s) with its log-Jacobian is exactly ``sd = s`` (d/dlog sd of
+    ``log sd - sd^2 / (2 s^2)`` vanishes there).  The map back is exact: the change of variables
+    ``logp_nc(x) = logp(T(x)) + log|det J_T(x)|`` holds to rounding."""
+    import jax
+    import jax.numpy as jnp
+    import xarray as xr
+
+    from bayeslsm.infer.samplers import collapsed_levels, laplace_start
+
+    sites = ["a", "b", "c"]
+    fs = [weather_generator(years=1, lat=45.0, seed=i).isel(time=slice(0, 60)).drop_vars("lat", errors="ignore")
+          for i in range(3)]
+    forcing = xr.concat(fs, dim="site").assign_coords(site=sites, lat=("site", [45.0] * 3), pft=("site", ["DBF"] * 3))
+    streams = [{"name": "GPP", "error": {"kind": "gaussian", "sigma": 0.1}}]
+    obs, _ = twin_experiment("vsem", forcing, streams, {"LUE": np.array([0.0018, 0.002, 0.0022])}, seed=1)
+    cal = Calibration("vsem", forcing, obs, streams, free=["LUE", "tauS"],
+                      hierarchy={"params": ["LUE", "tauS"], "centered": ["tauS"]})
+    problem = cal.problem()
+    direct = laplace_fit(problem)
+    assert collapsed_levels(problem, direct.mean) == ("_z_tauS",)  # the precondition: the plain MAP collapses
+    fit, noncentred = laplace_start(problem)
+    assert noncentred == ("_z_tauS",)
+    sd = float(jnp.exp(problem.unravel(fit.mean)["tauS_sd_site"]))
+    assert sd == pytest.approx(cal.hierarchy.site_scale, rel=1e-3)  # L-BFGS gtol 1e-6
+    assert not collapsed_levels(problem, fit.mean) and np.isfinite(fit.logdensity)
+    other, to_self = problem.noncentred(noncentred)
+    x = np.random.default_rng(0).normal(0.0, 0.5, other.dim) + np.asarray(other.x0)
+    lhs = float(other.logdensity(jnp.asarray(x)))
+    _, logdet = jnp.linalg.slogdet(jax.jacfwd(to_self)(jnp.asarray(x)))
+    assert lhs == pytest.approx(float(problem.logdensity(to_self(jnp.asarray(x)))) + float(logdet), abs=1e-8)
+    with pytest.raises(ValueError, match="not latent sample sites"):
+        problem.noncentred(["_z_KEXT"])

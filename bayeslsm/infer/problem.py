@@ -134,6 +134,42 @@ class Problem:
         jax.eval_shape(sites)
         return tuple(found)
 
+    def ravel(self, values: Mapping[str, Any]) -> jnp.ndarray:
+        """Dict of unconstrained sample-site values -> flat vector (the inverse of :meth:`unravel`)."""
+        from jax.flatten_util import ravel_pytree
+
+        return ravel_pytree({k: values[k] for k in self._info.param_info.z})[0]
+
+    def noncentred(self, sites) -> "tuple[Problem, Callable]":
+        """This posterior with the ``Normal(loc, scale)`` latent ``sites`` non-centred, and the map back.
+
+        NumPyro's ``LocScaleReparam(centered=0)`` (``numpyro.handlers.reparam``) samples each site ``s`` as
+        ``s_decentered ~ Normal(0, 1)`` and records ``s = loc + scale * s_decentered`` (Papaspiliopoulos et
+        al. 2007, doi:10.1214/088342307000000014).  Returns the problem in those coordinates and
+        ``to_self``: its flat unconstrained vectors -> this problem's (pure JAX, differentiable: push a
+        Gaussian approximation forward with ``jax.jacfwd(to_self)``).  The model is traced, not simulated,
+        for the map: under ``jax.jit`` the simulation does not enter it.
+        """
+        from numpyro.handlers import reparam
+        from numpyro.infer.reparam import LocScaleReparam
+        from numpyro.infer.util import constrain_fn, unconstrain_fn
+
+        sites = tuple(sites)
+        missing = [s for s in sites if s not in self._info.param_info.z]
+        if missing:
+            raise ValueError(f"`sites` {missing} are not latent sample sites of this problem; latent sites are "
+                             f"{sorted(self._info.param_info.z)}")
+        model = reparam(self.model, config={s: LocScaleReparam(centered=0.0) for s in sites})
+        other = Problem(model, self.model_kwargs, name=self.name, init_samples=self.init_samples)
+        kw = dict(self.model_kwargs)
+
+        def to_self(x):
+            values = constrain_fn(model, (), kw, other.unravel(x), return_deterministic=True)
+            own = {k: values[k] for k in self._info.param_info.z}
+            return self.ravel(unconstrain_fn(self.model, (), kw, own))
+
+        return other, to_self
+
     def constrain(self, xs, batch_size: int = 64) -> dict[str, np.ndarray]:
         """Flat unconstrained vectors ``(..., dim)`` -> every sample and deterministic site, constrained.
 
