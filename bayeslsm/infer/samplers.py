@@ -283,8 +283,8 @@ def laplace_start(problem: Problem, **kwargs) -> tuple[LaplaceFit, tuple[str, ..
         return fit, ()
     other, to_self = problem.noncentred(sites)
     f = laplace_fit(other, **kwargs)
-    mean = jax.jit(to_self)(f.mean)
-    scale = jax.jit(jax.jacfwd(to_self))(f.mean) @ f.scale
+    mean, jac = jax.jit(lambda x: (to_self(x), jax.jacfwd(to_self)(x)))(f.mean)  # one compilation
+    scale = jac @ f.scale
     return LaplaceFit(mean, scale, float(problem.jitted_logdensity(mean)), f.n_clipped, f.converged), sites
 
 
